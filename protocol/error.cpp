@@ -1,0 +1,17 @@
+#include "protocol/error.hpp"
+
+namespace pgscale::protocol {
+
+std::string_view errc_name(Errc e) noexcept {
+  switch (e) {
+    case Errc::ok: return "ok";
+    case Errc::incomplete: return "incomplete";
+    case Errc::malformed: return "malformed";
+    case Errc::too_long: return "too_long";
+    case Errc::unsupported: return "unsupported";
+    case Errc::auth_failed: return "auth_failed";
+  }
+  return "unknown";
+}
+
+}  // namespace pgscale::protocol
