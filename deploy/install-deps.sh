@@ -7,6 +7,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config
   libboost1.81-dev libssl-dev libpq-dev libyaml-cpp-dev libspdlog-dev libpg-query-dev
+  libprotobuf-c-dev  # header only: libpg_query.a bundles the protobuf-c runtime; pg_query.pb-c.h needs protobuf-c.h
   # tests
   catch2 postgresql-15 postgresql-client-15 prometheus
   # benchmarks
