@@ -1,0 +1,229 @@
+# shellcheck shell=bash
+# Helpers for the proxy integration tests (tests/integration/proxy_*_test.sh). Source AFTER lib.sh.
+#
+# Every test runs against a *target*: PGSCALE_TEST_TARGET=pgscale (default) starts a pgscale of its
+# own on a port of its own, in front of the shard-0 primary; PGSCALE_TEST_TARGET=direct points the
+# very same assertions at the primary itself. Running the direct mode is how a test proves it
+# asserts PostgreSQL's real behaviour before it is used to judge pgscale.
+#
+# Provides: make_config, start_pgscale, proxy_target_start, tpsql, super_psql, expect_* checks,
+# proxy_test_done (exit status = number of failed checks > 0).
+
+# ---- environment (lib.sh normally did this; keep working without it) ------------------------
+if [[ -z "${PGSCALE_CLUSTER_DIR:-}" ]]; then
+  echo "skipped: PGSCALE_CLUSTER_DIR is not set (run through tests/run.sh, or deploy/local-cluster.sh up DIR and export PGSCALE_CLUSTER_DIR=DIR)"
+  exit 77
+fi
+if [[ -z "${PGSCALE_S0_PRIMARY_PORT:-}" ]]; then
+  if [[ ! -r "$PGSCALE_CLUSTER_DIR/cluster.env" ]]; then
+    echo "skipped: $PGSCALE_CLUSTER_DIR/cluster.env not readable"
+    exit 77
+  fi
+  set -a
+  # shellcheck disable=SC1091
+  source "$PGSCALE_CLUSTER_DIR/cluster.env"
+  set +a
+fi
+
+PROXY_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+PROXY_REPO_DIR="$(cd "$PROXY_LIB_DIR/../.." && pwd)"
+PGSCALE_TEST_TARGET="${PGSCALE_TEST_TARGET:-pgscale}"
+PGSCALE_SOCKET_DIR="${PGSCALE_SOCKET_DIR:-$PGSCALE_CLUSTER_DIR/run}"
+PGSCALE_PG_BIN="${PGSCALE_PG_BIN:-/usr/lib/postgresql/15/bin}"
+
+# The build's bin directory holds pgscale and the client test programs (tests/clients).
+if [[ -z "${PGSCALE_BIN_DIR:-}" ]]; then
+  for _d in "$PROXY_REPO_DIR/build/bin" "$PROXY_REPO_DIR"/build-*/bin; do
+    if [[ -x "$_d/pgscale" ]]; then PGSCALE_BIN_DIR="$_d"; break; fi
+  done
+fi
+
+PROXY_TMP="$(mktemp -d "${TMPDIR:-/tmp}/pgscale-proxytest.XXXXXX")"
+PROXY_FAILS=0
+PROXY_CHECKS=0
+PGSCALE_PID=""
+_PROXY_PIDS=()
+
+# ---- checks ---------------------------------------------------------------------------------
+pass() { PROXY_CHECKS=$((PROXY_CHECKS + 1)); echo "ok   - $1"; }
+fail() { PROXY_CHECKS=$((PROXY_CHECKS + 1)); PROXY_FAILS=$((PROXY_FAILS + 1)); echo "FAIL - $1"; }
+# expect_eq DESC EXPECTED ACTUAL
+expect_eq() {
+  if [[ "$2" == "$3" ]]; then pass "$1"; else fail "$1: expected [$2], got [$3]"; fi
+}
+# expect_match DESC ERE ACTUAL
+expect_match() {
+  if [[ "$3" =~ $2 ]]; then pass "$1"; else fail "$1: expected to match /$2/, got [$3]"; fi
+}
+# expect_le DESC LIMIT ACTUAL (integers)
+expect_le() {
+  if [[ "$3" =~ ^[0-9]+$ ]] && (( $3 <= $2 )); then pass "$1"; else fail "$1: expected <= $2, got [$3]"; fi
+}
+# expect_gt DESC LIMIT ACTUAL (integers)
+expect_gt() {
+  if [[ "$3" =~ ^[0-9]+$ ]] && (( $3 > $2 )); then pass "$1"; else fail "$1: expected > $2, got [$3]"; fi
+}
+proxy_test_done() {
+  echo "# $PROXY_CHECKS checks, $PROXY_FAILS failed (target: $PGSCALE_TEST_TARGET, port ${TARGET_PORT:-?})"
+  if [[ -n "$PGSCALE_PID" ]]; then
+    if kill -0 "$PGSCALE_PID" 2>/dev/null; then pass "pgscale (pid $PGSCALE_PID) still running at the end"
+    else fail "pgscale (pid $PGSCALE_PID) died during the test"; fi
+  fi
+  if (( PROXY_FAILS > 0 )); then
+    if [[ -n "${PGSCALE_LOG:-}" && -r "$PGSCALE_LOG" ]]; then
+      echo "# last lines of the pgscale log ($PGSCALE_LOG):"; tail -n 40 "$PGSCALE_LOG" | sed 's/^/#   /'
+    fi
+    exit 1
+  fi
+  exit 0
+}
+
+# ---- process cleanup (by PID only) ----------------------------------------------------------
+_proxy_cleanup() {
+  local pid i
+  for pid in "${_PROXY_PIDS[@]}"; do
+    kill -TERM "$pid" 2>/dev/null || continue
+    for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+    rm -f "$PGSCALE_CLUSTER_DIR/pids/pgscale-test-$pid.pid"
+  done
+  if [[ -n "${PROXY_KEEP_TMP:-}" ]]; then echo "# kept $PROXY_TMP"; else rm -rf "$PROXY_TMP"; fi
+}
+# Chain with an EXIT trap lib.sh may have installed.
+_PROXY_PREV_TRAP="$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")"
+trap '_proxy_cleanup; '"${_PROXY_PREV_TRAP:-true}" EXIT
+
+# ---- psql helpers ---------------------------------------------------------------------------
+TARGET_HOST=127.0.0.1
+TARGET_PORT=""
+# tpsql [psql args...]: the app user on the target, over TCP (SCRAM).
+tpsql() {
+  PGPASSWORD="$PGSCALE_APP_PASSWORD" PGCONNECT_TIMEOUT=10 psql -X -q -h "$TARGET_HOST" -p "$TARGET_PORT" \
+    -U "$PGSCALE_APP_USER" -d "$PGSCALE_APP_DB" "$@"
+}
+# super_psql [psql args...]: superuser on the shard-0 primary over its unix socket.
+super_psql() {
+  psql -X -q -h "$PGSCALE_SOCKET_DIR" -p "$PGSCALE_S0_PRIMARY_PORT" -U postgres -d postgres "$@"
+}
+# server_conns_of_app: server connections of the app user to appdb on the primary right now.
+server_conns_of_app() {
+  super_psql -At -c "SELECT count(*) FROM pg_stat_activity WHERE usename = '$PGSCALE_APP_USER' AND datname = '$PGSCALE_APP_DB' AND backend_type = 'client backend'"
+}
+
+# ---- config ---------------------------------------------------------------------------------
+# make_config OUT PORT [key=value ...]: a pgscale YAML for this cluster, every statement to the
+# shard-0 primary. Keys: max_size pool_mode tls_mode startup_timeout max_clients checkout_timeout
+# log_level workers. Generated fresh from cluster.env (+ the app user's SCRAM verifier read from
+# pg_authid, as the cluster's own pgscale.yaml does) so the test does not depend on that file's layout.
+make_config() {
+  local out="$1" port="$2"; shift 2
+  local max_size=20 pool_mode=transaction tls_mode=allow startup_timeout=10s max_clients=10000
+  local checkout_timeout=5s log_level=info workers=2 kv
+  for kv in "$@"; do
+    case "$kv" in
+      max_size=*) max_size="${kv#*=}" ;;
+      pool_mode=*) pool_mode="${kv#*=}" ;;
+      tls_mode=*) tls_mode="${kv#*=}" ;;
+      startup_timeout=*) startup_timeout="${kv#*=}" ;;
+      max_clients=*) max_clients="${kv#*=}" ;;
+      checkout_timeout=*) checkout_timeout="${kv#*=}" ;;
+      log_level=*) log_level="${kv#*=}" ;;
+      workers=*) workers="${kv#*=}" ;;
+      *) echo "make_config: unknown override $kv" >&2; return 1 ;;
+    esac
+  done
+  local verifier
+  verifier="$(super_psql -At -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$PGSCALE_APP_USER'")" || return 1
+  if [[ "$verifier" != SCRAM-SHA-256* ]]; then echo "make_config: no SCRAM verifier for $PGSCALE_APP_USER" >&2; return 1; fi
+  cat >"$out" <<EOF
+# generated by tests/integration/proxy_lib.sh for a test
+listen:
+  address: 127.0.0.1
+  port: $port
+  workers: $workers
+  max_client_connections: $max_clients
+  startup_timeout: $startup_timeout
+  tls:
+    mode: $tls_mode
+    cert_file: $PGSCALE_TLS_CERT
+    key_file: $PGSCALE_TLS_KEY
+admin:
+  http_address: 127.0.0.1
+  http_port: 0
+log:
+  level: $log_level
+users:
+  - name: $PGSCALE_APP_USER
+    auth: scram-sha-256
+    password: "$verifier"
+    databases: [$PGSCALE_APP_DB]
+pool:
+  mode: $pool_mode
+  max_size: $max_size
+  min_idle: 0
+  connect_timeout: 5s
+  checkout_timeout: $checkout_timeout
+monitor:
+  user: $PGSCALE_MONITOR_USER
+  password: "$PGSCALE_MONITOR_PASSWORD"
+  database: postgres
+shards:
+  - name: s0
+    buckets: [[0, 1023]]
+    nodes:
+      - {name: s0-primary, host: 127.0.0.1, port: $PGSCALE_S0_PRIMARY_PORT, role: primary}
+EOF
+}
+
+# port_open PORT: true when 127.0.0.1:PORT accepts a TCP connection.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# start_pgscale CONFIG PORT: run pgscale in the background, wait (bounded) until PORT accepts
+# connections; sets PGSCALE_PID and PGSCALE_LOG. The EXIT trap stops it by PID.
+start_pgscale() {
+  local config="$1" port="$2" i
+  if [[ -z "${PGSCALE_BIN_DIR:-}" || ! -x "$PGSCALE_BIN_DIR/pgscale" ]]; then
+    fail "pgscale binary not found (set PGSCALE_BIN_DIR; tried ${PGSCALE_BIN_DIR:-build*/bin})"
+    return 1
+  fi
+  if port_open "$port"; then fail "port $port is already in use before pgscale started"; return 1; fi
+  PGSCALE_LOG="$PROXY_TMP/pgscale-$port.log"
+  "$PGSCALE_BIN_DIR/pgscale" --config "$config" >"$PGSCALE_LOG" 2>&1 &
+  PGSCALE_PID=$!
+  _PROXY_PIDS+=("$PGSCALE_PID")
+  if declare -F register_pid >/dev/null; then register_pid "$PGSCALE_PID" || true; fi
+  if mkdir -p "$PGSCALE_CLUSTER_DIR/pids" 2>/dev/null; then
+    echo "$PGSCALE_PID" >"$PGSCALE_CLUSTER_DIR/pids/pgscale-test-$PGSCALE_PID.pid" 2>/dev/null || true
+  fi
+  for ((i = 0; i < 150; i++)); do
+    if ! kill -0 "$PGSCALE_PID" 2>/dev/null; then
+      fail "pgscale exited during start-up; log:"; sed 's/^/#   /' "$PGSCALE_LOG"; return 1
+    fi
+    if port_open "$port"; then return 0; fi
+    sleep 0.1
+  done
+  fail "pgscale did not accept connections on port $port within 15 s; log:"; sed 's/^/#   /' "$PGSCALE_LOG"
+  return 1
+}
+
+# proxy_target_start PORT [overrides...]: sets TARGET_PORT to a fresh pgscale (target pgscale) or
+# to the shard-0 primary (target direct). Exits the script (status 1) if pgscale does not start.
+proxy_target_start() {
+  local port="$1"; shift
+  TARGET_HOST=127.0.0.1
+  case "$PGSCALE_TEST_TARGET" in
+    direct) TARGET_PORT="$PGSCALE_S0_PRIMARY_PORT"; echo "# target: PostgreSQL directly on port $TARGET_PORT" ;;
+    pgscale)
+      TARGET_PORT="$port"
+      make_config "$PROXY_TMP/pgscale-$port.yaml" "$port" "$@" || { fail "make_config"; proxy_test_done; }
+      start_pgscale "$PROXY_TMP/pgscale-$port.yaml" "$port" || proxy_test_done
+      echo "# target: pgscale pid $PGSCALE_PID on port $port ($*)" ;;
+    *) echo "PGSCALE_TEST_TARGET must be pgscale or direct" >&2; exit 2 ;;
+  esac
+}
+
+# psql_sqlstate OUTPUT: the SQLSTATE of the first "ERROR:  XXXXX:" / "FATAL:  XXXXX:" line of a
+# psql run with VERBOSITY verbose.
+psql_sqlstate() {
+  grep -oE '(ERROR|FATAL): +[0-9A-Z]{5}' <<<"$1" | head -n 1 | grep -oE '[0-9A-Z]{5}$'
+}
