@@ -43,9 +43,10 @@ struct Bind {
   std::vector<int16_t> result_formats;
   bool operator==(const Bind&) const = default;
 };
-// Malformed: a negative length other than -1, counts over the bytes left, a format code other
-// than 0/1, or a number of param format codes other than 0, 1 or the number of params
-// (PostgreSQL: "bind message has %d parameter formats but %d parameters").
+// Malformed: a negative length other than -1, counts over the bytes left, or a number of param
+// format codes other than 0, 1 or the number of params (PostgreSQL: "bind message has %d
+// parameter formats but %d parameters", a protocol violation). Format code values are not judged:
+// PostgreSQL reports a bad one as an ordinary error (22023) that a proxy relays.
 Errc decode(std::string_view body, Bind& out);
 void encode(std::string& out, const Bind& msg);
 
