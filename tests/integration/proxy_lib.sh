@@ -7,7 +7,9 @@
 # asserts PostgreSQL's real behaviour before it is used to judge pgscale.
 #
 # Provides: make_config, start_pgscale, proxy_target_start, tpsql, super_psql, expect_* checks,
-# proxy_test_done (exit status = number of failed checks > 0).
+# proxy_test_done (exit status 1 when any check failed). Unlike lib.sh's assert_* (which stop at
+# the first failure), these checks count and go on, so one run reports every broken behaviour;
+# errexit is therefore switched off.
 
 # ---- environment (lib.sh normally did this; keep working without it) ------------------------
 if [[ -z "${PGSCALE_CLUSTER_DIR:-}" ]]; then
@@ -31,12 +33,24 @@ PGSCALE_TEST_TARGET="${PGSCALE_TEST_TARGET:-pgscale}"
 PGSCALE_SOCKET_DIR="${PGSCALE_SOCKET_DIR:-$PGSCALE_CLUSTER_DIR/run}"
 PGSCALE_PG_BIN="${PGSCALE_PG_BIN:-/usr/lib/postgresql/15/bin}"
 
-# The build's bin directory holds pgscale and the client test programs (tests/clients).
-if [[ -z "${PGSCALE_BIN_DIR:-}" ]]; then
+# The build's bin directory holds pgscale and the client test programs (tests/clients). ctest
+# passes PGSCALE_BIN_DIR; by hand, the first build*/bin holding pgscale is used.
+if [[ -z "${PGSCALE_BIN_DIR:-}" || ! -x "$PGSCALE_BIN_DIR/pgscale" ]]; then
   for _d in "$PROXY_REPO_DIR/build/bin" "$PROXY_REPO_DIR"/build-*/bin; do
     if [[ -x "$_d/pgscale" ]]; then PGSCALE_BIN_DIR="$_d"; break; fi
   done
 fi
+
+# client_bin NAME: path of a tests/clients program (PGSCALE_CLIENTS_BIN_DIR, else PGSCALE_BIN_DIR).
+client_bin() {
+  local d
+  for d in "${PGSCALE_CLIENTS_BIN_DIR:-}" "${PGSCALE_BIN_DIR:-}"; do
+    if [[ -n "$d" && -x "$d/$1" ]]; then echo "$d/$1"; return 0; fi
+  done
+  return 1
+}
+
+set +e
 
 PROXY_TMP="$(mktemp -d "${TMPDIR:-/tmp}/pgscale-proxytest.XXXXXX")"
 PROXY_FAILS=0
@@ -46,28 +60,28 @@ _PROXY_PIDS=()
 
 # ---- checks ---------------------------------------------------------------------------------
 pass() { PROXY_CHECKS=$((PROXY_CHECKS + 1)); echo "ok   - $1"; }
-fail() { PROXY_CHECKS=$((PROXY_CHECKS + 1)); PROXY_FAILS=$((PROXY_FAILS + 1)); echo "FAIL - $1"; }
+tfail() { PROXY_CHECKS=$((PROXY_CHECKS + 1)); PROXY_FAILS=$((PROXY_FAILS + 1)); echo "FAIL - $1"; }
 # expect_eq DESC EXPECTED ACTUAL
 expect_eq() {
-  if [[ "$2" == "$3" ]]; then pass "$1"; else fail "$1: expected [$2], got [$3]"; fi
+  if [[ "$2" == "$3" ]]; then pass "$1"; else tfail "$1: expected [$2], got [$3]"; fi
 }
 # expect_match DESC ERE ACTUAL
 expect_match() {
-  if [[ "$3" =~ $2 ]]; then pass "$1"; else fail "$1: expected to match /$2/, got [$3]"; fi
+  if [[ "$3" =~ $2 ]]; then pass "$1"; else tfail "$1: expected to match /$2/, got [$3]"; fi
 }
 # expect_le DESC LIMIT ACTUAL (integers)
 expect_le() {
-  if [[ "$3" =~ ^[0-9]+$ ]] && (( $3 <= $2 )); then pass "$1"; else fail "$1: expected <= $2, got [$3]"; fi
+  if [[ "$3" =~ ^[0-9]+$ ]] && (( $3 <= $2 )); then pass "$1"; else tfail "$1: expected <= $2, got [$3]"; fi
 }
 # expect_gt DESC LIMIT ACTUAL (integers)
 expect_gt() {
-  if [[ "$3" =~ ^[0-9]+$ ]] && (( $3 > $2 )); then pass "$1"; else fail "$1: expected > $2, got [$3]"; fi
+  if [[ "$3" =~ ^[0-9]+$ ]] && (( $3 > $2 )); then pass "$1"; else tfail "$1: expected > $2, got [$3]"; fi
 }
 proxy_test_done() {
   echo "# $PROXY_CHECKS checks, $PROXY_FAILS failed (target: $PGSCALE_TEST_TARGET, port ${TARGET_PORT:-?})"
   if [[ -n "$PGSCALE_PID" ]]; then
     if kill -0 "$PGSCALE_PID" 2>/dev/null; then pass "pgscale (pid $PGSCALE_PID) still running at the end"
-    else fail "pgscale (pid $PGSCALE_PID) died during the test"; fi
+    else tfail "pgscale (pid $PGSCALE_PID) died during the test"; fi
   fi
   if (( PROXY_FAILS > 0 )); then
     if [[ -n "${PGSCALE_LOG:-}" && -r "$PGSCALE_LOG" ]]; then
@@ -79,9 +93,11 @@ proxy_test_done() {
 }
 
 # ---- process cleanup (by PID only) ----------------------------------------------------------
+# With lib.sh, pgscale runs under its start_daemon (stopped by lib.sh's EXIT trap) and this cleanup
+# is registered with at_exit; without lib.sh, this file stops what it started.
 _proxy_cleanup() {
   local pid i
-  for pid in "${_PROXY_PIDS[@]}"; do
+  for pid in "${_PROXY_PIDS[@]+"${_PROXY_PIDS[@]}"}"; do
     kill -TERM "$pid" 2>/dev/null || continue
     for ((i = 0; i < 100; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
@@ -89,9 +105,11 @@ _proxy_cleanup() {
   done
   if [[ -n "${PROXY_KEEP_TMP:-}" ]]; then echo "# kept $PROXY_TMP"; else rm -rf "$PROXY_TMP"; fi
 }
-# Chain with an EXIT trap lib.sh may have installed.
-_PROXY_PREV_TRAP="$(trap -p EXIT | sed -E "s/^trap -- '(.*)' EXIT$/\1/")"
-trap '_proxy_cleanup; '"${_PROXY_PREV_TRAP:-true}" EXIT
+if declare -F at_exit >/dev/null; then
+  at_exit _proxy_cleanup
+else
+  trap _proxy_cleanup EXIT
+fi
 
 # ---- psql helpers ---------------------------------------------------------------------------
 TARGET_HOST=127.0.0.1
@@ -183,26 +201,32 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 start_pgscale() {
   local config="$1" port="$2" i
   if [[ -z "${PGSCALE_BIN_DIR:-}" || ! -x "$PGSCALE_BIN_DIR/pgscale" ]]; then
-    fail "pgscale binary not found (set PGSCALE_BIN_DIR; tried ${PGSCALE_BIN_DIR:-build*/bin})"
+    tfail "pgscale binary not found (set PGSCALE_BIN_DIR; tried ${PGSCALE_BIN_DIR:-build*/bin})"
     return 1
   fi
-  if port_open "$port"; then fail "port $port is already in use before pgscale started"; return 1; fi
-  PGSCALE_LOG="$PROXY_TMP/pgscale-$port.log"
-  "$PGSCALE_BIN_DIR/pgscale" --config "$config" >"$PGSCALE_LOG" 2>&1 &
-  PGSCALE_PID=$!
-  _PROXY_PIDS+=("$PGSCALE_PID")
-  if declare -F register_pid >/dev/null; then register_pid "$PGSCALE_PID" || true; fi
-  if mkdir -p "$PGSCALE_CLUSTER_DIR/pids" 2>/dev/null; then
-    echo "$PGSCALE_PID" >"$PGSCALE_CLUSTER_DIR/pids/pgscale-test-$PGSCALE_PID.pid" 2>/dev/null || true
+  if port_open "$port"; then tfail "port $port is already in use before pgscale started"; return 1; fi
+  if declare -F start_daemon >/dev/null; then
+    mkdir -p "$PGSCALE_LOG_DIR"
+    start_daemon "pgscale-test-$port" "$PGSCALE_BIN_DIR/pgscale" --config "$config"
+    PGSCALE_PID=$DAEMON_PID
+    PGSCALE_LOG="$PGSCALE_LOG_DIR/pgscale-test-$port.log"
+  else
+    PGSCALE_LOG="$PROXY_TMP/pgscale-$port.log"
+    "$PGSCALE_BIN_DIR/pgscale" --config "$config" >"$PGSCALE_LOG" 2>&1 &
+    PGSCALE_PID=$!
+    _PROXY_PIDS+=("$PGSCALE_PID")
+    if mkdir -p "$PGSCALE_CLUSTER_DIR/pids" 2>/dev/null; then
+      echo "$PGSCALE_PID" >"$PGSCALE_CLUSTER_DIR/pids/pgscale-test-$PGSCALE_PID.pid" 2>/dev/null || true
+    fi
   fi
   for ((i = 0; i < 150; i++)); do
     if ! kill -0 "$PGSCALE_PID" 2>/dev/null; then
-      fail "pgscale exited during start-up; log:"; sed 's/^/#   /' "$PGSCALE_LOG"; return 1
+      tfail "pgscale exited during start-up; log:"; sed 's/^/#   /' "$PGSCALE_LOG"; return 1
     fi
     if port_open "$port"; then return 0; fi
     sleep 0.1
   done
-  fail "pgscale did not accept connections on port $port within 15 s; log:"; sed 's/^/#   /' "$PGSCALE_LOG"
+  tfail "pgscale did not accept connections on port $port within 15 s; log:"; sed 's/^/#   /' "$PGSCALE_LOG"
   return 1
 }
 
@@ -215,7 +239,7 @@ proxy_target_start() {
     direct) TARGET_PORT="$PGSCALE_S0_PRIMARY_PORT"; echo "# target: PostgreSQL directly on port $TARGET_PORT" ;;
     pgscale)
       TARGET_PORT="$port"
-      make_config "$PROXY_TMP/pgscale-$port.yaml" "$port" "$@" || { fail "make_config"; proxy_test_done; }
+      make_config "$PROXY_TMP/pgscale-$port.yaml" "$port" "$@" || { tfail "make_config"; proxy_test_done; }
       start_pgscale "$PROXY_TMP/pgscale-$port.yaml" "$port" || proxy_test_done
       echo "# target: pgscale pid $PGSCALE_PID on port $port ($*)" ;;
     *) echo "PGSCALE_TEST_TARGET must be pgscale or direct" >&2; exit 2 ;;
@@ -226,4 +250,20 @@ proxy_target_start() {
 # psql run with VERBOSITY verbose.
 psql_sqlstate() {
   grep -oE '(ERROR|FATAL): +[0-9A-Z]{5}' <<<"$1" | head -n 1 | grep -oE '[0-9A-Z]{5}$'
+}
+
+# run_client_program NAME POOL_MAX [catch2 args...]: runs a tests/clients program against the
+# current target (bounded), prints its output, and checks that it passed.
+run_client_program() {
+  local name="$1" pool_max="$2" bin out status; shift 2
+  if ! bin="$(client_bin "$name")"; then
+    tfail "$name not built (looked in ${PGSCALE_CLIENTS_BIN_DIR:-} ${PGSCALE_BIN_DIR:-})"
+    return 1
+  fi
+  out="$(PGSCALE_TEST_HOST="$TARGET_HOST" PGSCALE_TEST_PORT="$TARGET_PORT" PGSCALE_TEST_TARGET="$PGSCALE_TEST_TARGET" \
+    PGSCALE_TEST_PID="${PGSCALE_PID:-0}" PGSCALE_TEST_POOL_MAX="$pool_max" \
+    timeout 280 "$bin" "$@" 2>&1)"
+  status=$?
+  sed 's/^/#   /' <<<"$out"
+  expect_eq "$name $* passed (exit status)" "0" "$status"
 }
