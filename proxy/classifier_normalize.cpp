@@ -1,0 +1,259 @@
+#include "proxy/classifier_normalize.hpp"
+
+#include <cstring>
+
+namespace pgscale::classifier {
+namespace {
+
+// Placeholders: control bytes are rejected by PostgreSQL's lexer outside literals, and the scanner
+// refuses to produce a cacheable key for a text containing one.
+constexpr char kNumber = '\x01';
+constexpr char kString = '\x02';
+constexpr char kBits = '\x03';
+
+inline bool is_space(unsigned char c) {
+  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+inline bool is_ident_start(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+}
+inline bool is_ident_char(unsigned char c) {
+  return is_ident_start(c) || (c >= '0' && c <= '9') || c == '$';
+}
+inline bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
+
+bool iequals_prefix(std::string_view text, std::size_t pos, std::string_view word) {
+  if (pos + word.size() > text.size()) return false;
+  for (std::size_t k = 0; k < word.size(); ++k) {
+    if (lower(text[pos + k]) != word[k]) return false;
+  }
+  return true;
+}
+
+bool mentions_pgscale(std::string_view text) {
+  for (std::size_t pos = 0; pos + 7 <= text.size(); ++pos) {
+    if (iequals_prefix(text, pos, "pgscale")) return true;
+  }
+  return false;
+}
+
+class Scanner {
+ public:
+  Scanner(std::string_view sql, std::string& out) : s_(sql), out_(out) {}
+
+  NormalizeResult run() {
+    out_.clear();
+    out_.reserve(s_.size());
+    while (i_ < s_.size() && res_.status != NormalizeStatus::unterminated) step();
+    while (!out_.empty() && out_.back() == ' ') out_.pop_back();
+    return res_;
+  }
+
+ private:
+  void step() {
+    const unsigned char c = static_cast<unsigned char>(s_[i_]);
+    if (is_space(c)) return space();
+    if (c == '-' && peek(1) == '-') return line_comment();
+    if (c == '/' && peek(1) == '*') return block_comment();
+    if (c == '\'') return quoted_literal(false, kString);
+    if (c == '"') return quoted_ident();
+    if (c == '$') return dollar();
+    if (is_digit(c) || (c == '.' && is_digit(static_cast<unsigned char>(peek(1))))) return number();
+    if (is_ident_start(c)) return word();
+    if (c < 0x20 || c == 0x7f) not_cacheable();  // NUL, control bytes: let the parser decide
+    out_.push_back(static_cast<char>(c));
+    ++i_;
+  }
+
+  char peek(std::size_t k) const { return i_ + k < s_.size() ? s_[i_ + k] : '\0'; }
+  void not_cacheable() {
+    if (res_.status == NormalizeStatus::ok) res_.status = NormalizeStatus::not_cacheable;
+  }
+  void unterminated() { res_.status = NormalizeStatus::unterminated; }
+  void sep() {
+    if (!out_.empty() && out_.back() != ' ') out_.push_back(' ');
+  }
+
+  void space() {
+    while (i_ < s_.size() && is_space(static_cast<unsigned char>(s_[i_]))) ++i_;
+    sep();
+  }
+
+  void comment_text(std::string_view text) {
+    if (auto h = parse_hint_comment(text)) {
+      // Conflicting hints: the primary wins (a primary read is slow, a replica write fails).
+      if (!res_.hint || *h == Hint::primary) res_.hint = h;
+    }
+    // Comments mentioning pgscale stay in the key (hints must never be confused by the cache);
+    // all others (sqlcommenter tags, request ids) are dropped so they do not defeat the cache.
+    if (mentions_pgscale(text)) {
+      sep();
+      out_.append(text);
+      out_.push_back(' ');
+    } else {
+      sep();
+    }
+  }
+
+  void line_comment() {
+    std::size_t end = s_.find_first_of("\n\r", i_);
+    if (end == std::string_view::npos) end = s_.size();
+    comment_text(s_.substr(i_, end - i_));
+    i_ = end;
+  }
+
+  // PostgreSQL block comments nest (scan.l xc): count depth.
+  void block_comment() {
+    const std::size_t start = i_;
+    int depth = 0;
+    while (i_ + 1 < s_.size()) {
+      if (s_[i_] == '/' && s_[i_ + 1] == '*') {
+        ++depth;
+        i_ += 2;
+      } else if (s_[i_] == '*' && s_[i_ + 1] == '/') {
+        i_ += 2;
+        if (--depth == 0) return comment_text(s_.substr(start, i_ - start));
+      } else {
+        ++i_;
+      }
+    }
+    i_ = s_.size();
+    unterminated();
+  }
+
+  // '...' with '' doubling; with backslash escapes when `escapes` (E'...'). A backslash in an
+  // E-string could make it invalid (bad \u escape), so such keys are not cached.
+  void quoted_literal(bool escapes, char placeholder) {
+    ++i_;  // opening quote
+    while (i_ < s_.size()) {
+      const char c = s_[i_];
+      if (c == '\'') {
+        if (peek(1) == '\'') {
+          i_ += 2;
+          continue;
+        }
+        ++i_;
+        out_.push_back(placeholder);
+        return;
+      }
+      if (c == '\\' && escapes) {
+        not_cacheable();
+        i_ += 2;
+        continue;
+      }
+      ++i_;
+    }
+    unterminated();
+  }
+
+  void quoted_ident() {
+    const std::size_t start = i_++;
+    while (i_ < s_.size()) {
+      if (s_[i_] == '"') {
+        if (peek(1) == '"') {
+          i_ += 2;
+          continue;
+        }
+        ++i_;
+        out_.append(s_.substr(start, i_ - start));
+        return;
+      }
+      ++i_;
+    }
+    unterminated();
+  }
+
+  // $1 (parameter) or $tag$...$tag$ (dollar-quoted string). Reached only at a token start, since
+  // words consume their own '$'.
+  void dollar() {
+    if (is_digit(static_cast<unsigned char>(peek(1)))) {
+      out_.push_back('$');
+      ++i_;
+      while (i_ < s_.size() && is_digit(static_cast<unsigned char>(s_[i_]))) out_.push_back(s_[i_++]);
+      return;
+    }
+    std::size_t j = i_ + 1;
+    if (j < s_.size() && is_ident_start(static_cast<unsigned char>(s_[j]))) {
+      while (j < s_.size() && is_ident_char(static_cast<unsigned char>(s_[j])) && s_[j] != '$') ++j;
+    }
+    if (j >= s_.size() || s_[j] != '$') {  // not a dollar quote: a lone '$' (a syntax error)
+      not_cacheable();
+      out_.push_back('$');
+      ++i_;
+      return;
+    }
+    const std::string_view tag = s_.substr(i_, j - i_ + 1);
+    const std::size_t close = s_.find(tag, j + 1);
+    if (close == std::string_view::npos) {
+      i_ = s_.size();
+      return unterminated();
+    }
+    i_ = close + tag.size();
+    out_.push_back(kString);
+  }
+
+  void number() {
+    while (i_ < s_.size() && is_digit(static_cast<unsigned char>(s_[i_]))) ++i_;
+    if (i_ < s_.size() && s_[i_] == '.' && peek(1) != '.') {
+      ++i_;
+      while (i_ < s_.size() && is_digit(static_cast<unsigned char>(s_[i_]))) ++i_;
+    }
+    if (i_ < s_.size() && (s_[i_] == 'e' || s_[i_] == 'E')) {
+      std::size_t j = i_ + 1;
+      if (j < s_.size() && (s_[j] == '+' || s_[j] == '-')) ++j;
+      if (j < s_.size() && is_digit(static_cast<unsigned char>(s_[j]))) {
+        i_ = j;
+        while (i_ < s_.size() && is_digit(static_cast<unsigned char>(s_[i_]))) ++i_;
+      }
+    }
+    // PostgreSQL 15 rejects "trailing junk" (123abc); do not guess how such text tokenises.
+    if (i_ < s_.size() && is_ident_char(static_cast<unsigned char>(s_[i_]))) not_cacheable();
+    out_.push_back(kNumber);
+  }
+
+  // Keyword or identifier; E'..', B'..', X'..', N'..', U&'..' string prefixes are one-letter words.
+  void word() {
+    const std::size_t start = i_;
+    while (i_ < s_.size() && is_ident_char(static_cast<unsigned char>(s_[i_]))) ++i_;
+    if (i_ - start == 1 && i_ < s_.size()) {
+      const char p = lower(s_[start]);
+      if (s_[i_] == '\'') {
+        if (p == 'e') return quoted_literal(true, kString);
+        if (p == 'b' || p == 'x') return quoted_literal(false, kBits);
+        if (p == 'n') return quoted_literal(false, kString);
+      }
+      if (p == 'u' && s_[i_] == '&' && (peek(1) == '\'' || peek(1) == '"')) {
+        not_cacheable();  // UESCAPE clauses and unicode escapes: leave to the parser
+      }
+    }
+    out_.append(s_.substr(start, i_ - start));
+  }
+
+  std::string_view s_;
+  std::string& out_;
+  std::size_t i_ = 0;
+  NormalizeResult res_;
+};
+
+}  // namespace
+
+std::optional<Hint> parse_hint_comment(std::string_view comment) {
+  for (std::size_t pos = 0; pos < comment.size(); ++pos) {
+    if (!iequals_prefix(comment, pos, "pgscale")) continue;
+    std::size_t j = pos + 7;
+    while (j < comment.size() && (comment[j] == ' ' || comment[j] == '\t')) ++j;
+    if (j >= comment.size() || (comment[j] != ':' && comment[j] != '=')) continue;
+    ++j;
+    while (j < comment.size() && (comment[j] == ' ' || comment[j] == '\t')) ++j;
+    if (iequals_prefix(comment, j, "primary")) return Hint::primary;
+    if (iequals_prefix(comment, j, "replica")) return Hint::replica;
+  }
+  return std::nullopt;
+}
+
+NormalizeResult normalize(std::string_view sql, std::string& key) {
+  return Scanner(sql, key).run();
+}
+
+}  // namespace pgscale::classifier
