@@ -1,5 +1,6 @@
 #include "proxy/classifier_normalize.hpp"
 
+#include <array>
 #include <cstring>
 
 namespace pgscale::classifier {
@@ -11,16 +12,26 @@ constexpr char kNumber = '\x01';
 constexpr char kString = '\x02';
 constexpr char kBits = '\x03';
 
-inline bool is_space(unsigned char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-inline bool is_ident_start(unsigned char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
-}
-inline bool is_ident_char(unsigned char c) {
-  return is_ident_start(c) || (c >= '0' && c <= '9') || c == '$';
-}
-inline bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
+// Character classes in one table: the scanner looks at every byte, so branches are costly.
+enum : unsigned char { kSpace = 1, kIdentStart = 2, kDigit = 4, kIdentChar = 8 };
+constexpr auto kClass = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    unsigned char v = 0;
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') v |= kSpace;
+    const bool alpha = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
+    if (alpha) v |= kIdentStart | kIdentChar;
+    if (c >= '0' && c <= '9') v |= kDigit | kIdentChar;
+    if (c == '$') v |= kIdentChar;
+    t[static_cast<std::size_t>(c)] = v;
+  }
+  return t;
+}();
+
+inline bool is_space(unsigned char c) { return kClass[c] & kSpace; }
+inline bool is_ident_start(unsigned char c) { return kClass[c] & kIdentStart; }
+inline bool is_ident_char(unsigned char c) { return kClass[c] & kIdentChar; }
+inline bool is_digit(unsigned char c) { return kClass[c] & kDigit; }
 inline char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
 
 bool iequals_prefix(std::string_view text, std::size_t pos, std::string_view word) {
@@ -53,6 +64,7 @@ class Scanner {
  private:
   void step() {
     const unsigned char c = static_cast<unsigned char>(s_[i_]);
+    if (is_ident_start(c)) return word();
     if (is_space(c)) return space();
     if (c == '-' && peek(1) == '-') return line_comment();
     if (c == '/' && peek(1) == '*') return block_comment();
@@ -60,7 +72,6 @@ class Scanner {
     if (c == '"') return quoted_ident();
     if (c == '$') return dollar();
     if (is_digit(c) || (c == '.' && is_digit(static_cast<unsigned char>(peek(1))))) return number();
-    if (is_ident_start(c)) return word();
     if (c < 0x20 || c == 0x7f) not_cacheable();  // NUL, control bytes: let the parser decide
     out_.push_back(static_cast<char>(c));
     ++i_;
