@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace pgscale::config {
@@ -144,5 +145,24 @@ struct Config {
   ShardingConfig sharding;
   std::vector<ShardConfig> shards;
 };
+
+// --- enum <-> YAML spelling (config.cpp). parse_* return nullopt for an unknown spelling. ---
+std::string_view to_string(TlsMode v);
+std::string_view to_string(ServerTlsMode v);
+std::string_view to_string(AuthMethod v);
+std::string_view to_string(PoolMode v);
+std::string_view to_string(ReplicaSelection v);
+std::string_view to_string(NoReplicaPolicy v);
+std::string_view to_string(NodeRole v);
+std::optional<TlsMode> parse_tls_mode(std::string_view s);
+std::optional<ServerTlsMode> parse_server_tls_mode(std::string_view s);
+std::optional<AuthMethod> parse_auth_method(std::string_view s);
+std::optional<PoolMode> parse_pool_mode(std::string_view s);
+std::optional<ReplicaSelection> parse_replica_selection(std::string_view s);
+std::optional<NoReplicaPolicy> parse_no_replica_policy(std::string_view s);
+std::optional<NodeRole> parse_node_role(std::string_view s);
+
+// Log levels accepted in log.level (spdlog's names): trace debug info warn error critical off.
+bool is_known_log_level(std::string_view level);
 
 }  // namespace pgscale::config
