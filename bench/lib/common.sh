@@ -1,0 +1,124 @@
+# shellcheck shell=bash
+# Helpers shared by bench/run.sh and bench/lib/proxies.sh (sourced, not executed).
+
+log() { printf '[bench %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() { log "FATAL: $*"; exit 1; }
+
+# PostgreSQL, PgBouncer and Pgpool-II refuse to run as root.
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# as_pg_daemon CMD...: like as_pg, but without runuser's PAM session (pam_limits would reset
+# RLIMIT_NOFILE to 1024); 10,000 idle clients need about as many descriptors in the proxy.
+as_pg_daemon() {
+  ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+  if [ "$(id -u)" = 0 ]; then setpriv --reuid=postgres --regid=postgres --init-groups -- "$@"; else "$@"; fi
+}
+
+# fill_template IN OUT NAME=VALUE...: replaces every @NAME@ in IN.
+fill_template() {
+  local in=$1 out=$2 kv name val content
+  shift 2
+  content=$(<"$in")
+  for kv in "$@"; do
+    name=${kv%%=*}
+    val=${kv#*=}
+    content=${content//@$name@/$val}
+  done
+  printf '%s\n' "$content" >"$out"
+}
+
+# superuser psql over the cluster's unix socket (trust).
+su_psql() { # PORT SQL
+  as_pg "$PG_BIN/psql" -h "$PGSCALE_SOCKET_DIR" -p "$1" -U postgres -qAtX -v ON_ERROR_STOP=1 -c "$2"
+}
+
+# app_query HOST PORT SSLMODE SQL: one authenticated query as the app user over TCP.
+app_query() {
+  PGPASSWORD=$PGSCALE_APP_PASSWORD PGCONNECT_TIMEOUT=3 "$PG_BIN/psql" -qAtX \
+    "host=$1 port=$2 user=$PGSCALE_APP_USER dbname=$PGSCALE_APP_DB sslmode=$3" -c "$4" 2>&1
+}
+
+# wait_serving PORT SECONDS PID: waits (bounded) until an app-user query succeeds through PORT.
+# Prints the last error on failure; fails early when PID (if given) has exited.
+wait_serving() {
+  local port=$1 secs=$2 pid=${3:-} out="" i
+  for ((i = 0; i < secs * 4; i++)); do
+    if out=$(app_query 127.0.0.1 "$port" disable 'SELECT 1') && [ "$out" = 1 ]; then return 0; fi
+    if [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null; then
+      echo "process $pid exited; last error: $(tr '\n' ' ' <<<"$out")"
+      return 1
+    fi
+    sleep 0.25
+  done
+  echo "no successful query within ${secs}s: $(tr '\n' ' ' <<<"$out")"
+  return 1
+}
+
+# tree_pids PID: PID and all its descendants (Pgpool-II forks a child per client slot).
+tree_pids() {
+  ps -e -o pid=,ppid= | awk -v root="$1" '
+    { parent[$1] = $2; pids[NR] = $1 }
+    END {
+      keep[root] = 1; changed = 1
+      while (changed) {
+        changed = 0
+        for (i in pids) { p = pids[i]; if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; changed = 1 } }
+      }
+      for (p in keep) print p
+    }'
+}
+
+# mem_kib PID: "RSS_KIB PSS_KIB NPROC" summed over the process tree. RSS counts shared pages once
+# per process (it overstates multi-process proxies); PSS divides shared pages among sharers.
+mem_kib() {
+  local rss=0 pss=0 n=0 p v
+  for p in $(tree_pids "$1"); do
+    v=$(awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null) || continue
+    [ -n "$v" ] || continue
+    rss=$((rss + v))
+    n=$((n + 1))
+    v=$(awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null)
+    pss=$((pss + ${v:-0}))
+  done
+  echo "$rss $pss $n"
+}
+
+# stop_pid NAME PID SIGNAL: signal, wait up to 20 s for the whole tree to go, then SIGKILL it.
+stop_pid() {
+  local name=$1 pid=$2 sig=${3:-TERM} tree i
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || return 0
+  tree=$(tree_pids "$pid")
+  kill -"$sig" "$pid" 2>/dev/null || true
+  for ((i = 0; i < 80; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.25
+  done
+  for p in $tree; do
+    if kill -0 "$p" 2>/dev/null; then
+      log "$name: process $p still alive after SIG$sig, sending SIGKILL"
+      kill -KILL "$p" 2>/dev/null || true
+    fi
+  done
+}
+
+# percentiles FILE...: "p50_ms p99_ms count" from pgbench per-transaction logs (column 3 = µs).
+percentiles() {
+  cat "$@" 2>/dev/null | awk '{print $3}' | sort -n | awk '
+    { v[NR] = $1 }
+    END {
+      if (NR == 0) { print "- - 0"; exit }
+      i50 = int(NR * 0.50 + 0.5); if (i50 < 1) i50 = 1
+      i99 = int(NR * 0.99 + 0.5); if (i99 < 1) i99 = 1; if (i99 > NR) i99 = NR
+      printf "%.3f %.3f %d\n", v[i50] / 1000, v[i99] / 1000, NR
+    }'
+}
+
+# median of the numeric arguments ("-" when none).
+median() {
+  printf '%s\n' "$@" | { grep -E '^[0-9.]+$' || true; } | sort -g | awk '
+    { v[NR] = $1 }
+    END {
+      if (NR == 0) { print "-"; exit }
+      if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
+    }'
+}

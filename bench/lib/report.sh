@@ -1,0 +1,158 @@
+# shellcheck shell=bash
+# Markdown report of bench/run.sh (sourced); reads $WORK/results.tsv, $WORK/idle.tsv.
+
+declare -gA LABEL=([direct]="direct" [pgbouncer]="PgBouncer" [pgpool]="Pgpool-II"
+  [pgscale]="pgscale (split off)" [pgscale-rw]="pgscale (split on)")
+
+# tps VALUE: whole transactions per second ("-" stays).
+tps() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) printf "%.0f", v; else printf "%s", v }'; }
+
+# col CASE TARGET FIELD: the ok runs' values of one results.tsv column (5 tps, 6 avg, 7 p50, 8 p99,
+# 10 initial connection time).
+col() { awk -F'\t' -v c="$1" -v t="$2" -v f="$3" '$1 == c && $2 == t && $4 == "ok" {print $f}' "$WORK/results.tsv"; }
+
+# med CASE TARGET FIELD: median of that column (word-split on purpose: one number per run).
+med() {
+  # shellcheck disable=SC2046
+  median $(col "$1" "$2" "$3")
+}
+
+ratio() { # A B -> A/B with 2 decimals, or n/a
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "n/a" }'
+}
+
+delta_us() { # A_ms B_ms -> (A-B) in µs
+  awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/) printf "%+.0f", (a - b) * 1000; else printf "n/a" }'
+}
+
+pgscale_version() {
+  local v
+  if [ -x "$PGSCALE_BIN" ] && v=$("$PGSCALE_BIN" --version 2>&1); then echo "${v%%$'\n'*}"
+  else echo "not available (no working $PGSCALE_BIN)"; fi
+}
+
+report_machine() {
+  cat <<EOF
+## Machine
+
+| | |
+|---|---|
+| host | $(hostname -s) |
+| CPUs (nproc) | $(nproc) |
+| CPU model | $(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo) |
+| memory | $(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo) |
+| kernel | $(uname -r) |
+| load average at start / end | $LOAD_START / $(cut -d' ' -f1-3 /proc/loadavg) |
+
+## Versions
+
+| | |
+|---|---|
+| PostgreSQL | $("$PG_BIN/postgres" --version) |
+| pgbench | $("$PG_BIN/pgbench" --version) |
+| PgBouncer | $(pgbouncer --version 2>&1 | head -n 1) |
+| Pgpool-II | $(pgpool --version 2>&1 | head -n 1) |
+| pgscale | $(pgscale_version) |
+| git commit | $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null)$(git -C "$ROOT" diff --quiet HEAD 2>/dev/null || echo " (work tree modified)") |
+EOF
+}
+
+report_settings() {
+  cat <<EOF
+
+## Settings
+
+- mode **$MODE**: pgbench scale $SCALE, each case ${DURATION} s per run, $REPS repetition(s), targets
+  interleaved within each repetition (direct, PgBouncer, Pgpool-II, pgscale, ...); figures are medians.
+  Started $STARTED, finished $FINISHED.
+- cluster: $CLUSTER_KIND; max_connections $MAX_CONN; everything on 127.0.0.1 over TCP, SCRAM-SHA-256
+  client authentication everywhere; pgbench -j 2 (-j 1 for one client), per-transaction logs for p50/p99.
+  pgbench's -T clock includes opening the clients' connections while its tps excludes that time, so
+  runs without -C get -T ${DURATION} + (1 + clients/40) s, Pgpool-II ${DURATION} + (2 + clients/8) s (its
+  children log in slowly), and a run that processed nothing within that is retried once with more
+  time; "initial connect ms" is pgbench's figure.
+- PgBouncer: pool_mode=transaction, default_pool_size=$POOL_SIZE, max_client_conn=11000, auth_file with
+  the app user's SCRAM verifier, client TLS allowed, no TLS to the server.
+- Pgpool-II: streaming_replication mode, load_balance_mode=on with reads to the replicas (weight 0 on
+  the primary), num_init_children=$PGPOOL_CHILDREN, max_pool=1, no watchdog, health check every 5 s.
+  The TLS case uses a second Pgpool-II instance with ssl=on (Pgpool-II's ssl also encrypts its
+  backend connections, which would slow every other case); num_init_children=16 there.
+- pgscale: pool.max_size=$POOL_SIZE per node, transaction pooling, listen TLS allowed, no server
+  TLS; "split off" = routing.read_write_split false (everything to the primary), "split on" = reads to
+  the replicas. Binary: \`$PGSCALE_BIN\`.
+- Process models differ: PgBouncer is one single-threaded process multiplexing every client over
+  $POOL_SIZE server connections (transaction pooling). Pgpool-II forks num_init_children processes, each
+  serving ONE client for the client's whole session and keeping its own cached backend connection per
+  node: it is session-level pooling, so N concurrent clients need N processes and up to N server
+  connections on every node, and clients beyond num_init_children wait in the listen queue. pgscale
+  is one process with a thread per core multiplexing clients over per-node pools (transaction pooling).
+- Noise: this machine is shared (load averages above); treat differences under ~10 % as noise.
+EOF
+}
+
+report_case() { # CASE
+  local id=$1 t tps runs fails d_tps b_tps s_tps d_p50 s_p50
+  printf '\n### %s\n\n| target | TPS (median) | runs ok | latency avg ms | p50 ms | p99 ms | initial connect ms | TPS of each run |\n|---|---:|---:|---:|---:|---:|---:|---|\n' \
+    "${CASE_TITLE[$id]}"
+  for t in ${CASE_TARGETS[$id]}; do
+    target_selected "$t" || continue
+    runs=$(col "$id" "$t" 5 | wc -l)
+    tps=$(med "$id" "$t" 5)
+    printf '| %s | %s | %s/%s | %s | %s | %s | %s | %s |\n' "${LABEL[$t]}" "$(tps "$tps")" "$runs" "$REPS" \
+      "$(med "$id" "$t" 6)" "$(med "$id" "$t" 7)" "$(med "$id" "$t" 8)" "$(med "$id" "$t" 10)" \
+      "$(for v in $(col "$id" "$t" 5); do tps "$v"; printf ' '; done)"
+  done
+  d_tps=$(med "$id" direct 5); b_tps=$(med "$id" pgbouncer 5); s_tps=$(med "$id" pgscale 5)
+  d_p50=$(med "$id" direct 7); s_p50=$(med "$id" pgscale 7)
+  printf '\npgscale/direct TPS **%s**, pgscale/PgBouncer TPS **%s**, pgscale added p50 vs direct %s µs' \
+    "$(ratio "$s_tps" "$d_tps")" "$(ratio "$s_tps" "$b_tps")" "$(delta_us "$s_p50" "$d_p50")"
+  [[ " ${CASE_TARGETS[$id]} " == *" pgscale-rw "* ]] &&
+    printf '; split on / split off TPS **%s**' "$(ratio "$(med "$id" pgscale-rw 5)" "$s_tps")"
+  printf '; PgBouncer added p50 vs direct %s µs.\n' "$(delta_us "$(med "$id" pgbouncer 7)" "$d_p50")"
+  fails=$(awk -F'\t' -v c="$id" -v labels="$(for t in "${!LABEL[@]}"; do printf '%s=%s;' "$t" "${LABEL[$t]}"; done)" '
+      BEGIN { n = split(labels, kv, ";"); for (i = 1; i <= n; i++) { split(kv[i], p, "="); name[p[1]] = p[2] } }
+      $1 == c && $4 == "unavailable" { printf "- %s: %s\n", name[$2], $9 }
+      $1 == c && $4 == "fail" { printf "- %s, run %s failed: %s\n", name[$2], $3, $9 }' "$WORK/results.tsv")
+  [ -z "$fails" ] || printf '\nFailed or skipped:\n\n%s\n' "$fails"
+}
+
+report_summary() {
+  local id
+  printf '\n## Summary (median TPS)\n\n| case | direct | PgBouncer | Pgpool-II | pgscale | pgscale split on | pgscale/direct | pgscale/PgBouncer |\n|---|---:|---:|---:|---:|---:|---:|---:|\n'
+  for id in "${CASE_IDS[@]}"; do
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$id" "$(tps "$(med "$id" direct 5)")" \
+      "$(tps "$(med "$id" pgbouncer 5)")" "$(tps "$(med "$id" pgpool 5)")" "$(tps "$(med "$id" pgscale 5)")" \
+      "$(tps "$(med "$id" pgscale-rw 5)")" "$(ratio "$(med "$id" pgscale 5)" "$(med "$id" direct 5)")" \
+      "$(ratio "$(med "$id" pgscale 5)" "$(med "$id" pgbouncer 5)")"
+  done
+  printf '\n"-" = no successful run (see the case below for why).\n'
+}
+
+report_idle() {
+  printf '\n## Memory with idle authenticated clients (target %s)\n\n' "$IDLE_N"
+  printf 'RSS is summed over all processes of the proxy (VmRSS; counts shared pages once per process),\n'
+  printf 'PSS likewise (shared pages divided among sharers). Per client = (with - before) / clients held.\n'
+  printf 'Pgpool-II is asked for at most num_init_children (%s) clients: one child process serves one\n' "$PGPOOL_CHILDREN"
+  printf 'client session, further clients would only wait in its listen queue.\n\n'
+  printf '| proxy | clients held | processes | RSS before KiB | RSS with KiB | KiB/client (RSS) | PSS before KiB | PSS with KiB | KiB/client (PSS) | note |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n'
+  awk -F'\t' -v OFS=' | ' '{
+      per = ($3 > 0 && $4 ~ /^[0-9]+$/ && $5 ~ /^[0-9]+$/) ? sprintf("%.2f", ($5 - $4) / $3) : "n/a"
+      pper = ($3 > 0 && $6 ~ /^[0-9]+$/ && $7 ~ /^[0-9]+$/) ? sprintf("%.2f", ($7 - $6) / $3) : "n/a"
+      print "| " ($1 == "pgbouncer" ? "PgBouncer" : $1 == "pgpool" ? "Pgpool-II" : $1), $3 " of " $2, $8, $4, $5, per, $6, $7, pper, $9 " |" }' "$WORK/idle.tsv"
+}
+
+write_report() {
+  local id
+  echo "# pgscale benchmark — $(date -u +%Y-%m-%d) on $(hostname -s) ($MODE)"
+  echo
+  echo "Produced by \`bench/run.sh$([ "$QUICK" = 1 ] && echo ' --quick')\`. Absolute figures depend on the machine and"
+  echo "its load; the ratios between targets measured in the same run are what to compare."
+  echo
+  report_machine
+  report_settings
+  report_summary
+  printf '\n## Cases\n'
+  for id in "${CASE_IDS[@]}"; do report_case "$id"; done
+  report_idle
+  printf '\n## Classifier micro-benchmark\n\n```\n%s\n```\n' "$(cat "$CLASSIFIER_OUT")"
+}

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# pgscale benchmark: the same pgbench cases against PostgreSQL directly, PgBouncer, Pgpool-II and
+# pgscale, interleaved and repeated, on a throw-away local cluster; writes a Markdown report.
+#
+#   bench/run.sh [--quick] [--out FILE] [--base-port P] [--keep]
+#
+# Environment: PGSCALE_BIN (default build/bin/pgscale), IDLE_CLIENTS_BIN (default
+# build/bin/idle_clients, built on demand), CLASSIFIER_BENCH (default build/bin/classifier_bench),
+# BENCH_DURATION / BENCH_REPS / BENCH_SCALE / BENCH_IDLE_CLIENTS override the mode's settings,
+# BENCH_CASES (regex on case ids) and BENCH_TARGETS (space-separated) narrow a run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+LIB=$ROOT/bench/lib
+# shellcheck source=lib/common.sh
+source "$LIB/common.sh"
+# shellcheck source=lib/proxies.sh
+source "$LIB/proxies.sh"
+# shellcheck source=lib/cases.sh
+source "$LIB/cases.sh"
+# shellcheck source=lib/idle.sh
+source "$LIB/idle.sh"
+# shellcheck source=lib/report.sh
+source "$LIB/report.sh"
+
+QUICK=0
+OUT=""
+BASE_PORT=${PGSCALE_BENCH_BASE_PORT:-25800}
+KEEP=0
+while [ $# -gt 0 ]; do
+  case $1 in
+    --quick) QUICK=1 ;;
+    --out) OUT=${2:?--out needs a file}; shift ;;
+    --base-port) BASE_PORT=${2:?--base-port needs a port}; shift ;;
+    --keep) KEEP=1 ;;
+    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) die "unknown argument $1 (see --help)" ;;
+  esac
+  shift
+done
+
+if [ "$QUICK" = 1 ]; then MODE=quick; SCALE=2; DURATION=5; REPS=1; IDLE_N=1000
+else MODE=full; SCALE=10; DURATION=10; REPS=3; IDLE_N=10000; fi
+SCALE=${BENCH_SCALE:-$SCALE}
+DURATION=${BENCH_DURATION:-$DURATION}
+REPS=${BENCH_REPS:-$REPS}
+IDLE_N=${BENCH_IDLE_CLIENTS:-$IDLE_N}
+POOL_SIZE=20            # pgscale pool.max_size = PgBouncer default_pool_size (per node / per db+user)
+PGPOOL_CHILDREN=200     # Pgpool-II needs one child per concurrent client: the largest -c below
+PGSCALE_BIN=${PGSCALE_BIN:-$ROOT/build/bin/pgscale}
+CLASSIFIER_BENCH=${CLASSIFIER_BENCH:-$ROOT/build/bin/classifier_bench}
+PG_BIN=/usr/lib/postgresql/15/bin
+[ "$(id -u)" = 0 ] || log "not root: PostgreSQL/PgBouncer/Pgpool run as the current user"
+
+ensure_idle_clients() {
+  IDLE_CLIENTS_BIN=${IDLE_CLIENTS_BIN:-$ROOT/build/bin/idle_clients}
+  [ -x "$IDLE_CLIENTS_BIN" ] && return 0
+  log "building idle_clients into $ROOT/build"
+  { [ -f "$ROOT/build/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$ROOT/build" >/dev/null; } &&
+    cmake --build "$ROOT/build" --target idle_clients -j2 >/dev/null ||
+    log "could not build idle_clients: the idle-client case will be skipped"
+}
+
+check_ports_free() {
+  local p busy
+  for p in $(seq "$BASE_PORT" $((BASE_PORT + 30))); do
+    busy=$(ss -Hltn "sport = :$p" 2>/dev/null | head -n 1)
+    [ -z "$busy" ] || die "port $p is in use: pick another range with --base-port"
+  done
+}
+
+CLUSTER_SCRIPT=""
+IDLE_PID=""
+cleanup() {
+  local rc=$?
+  set +e
+  [ -n "$IDLE_PID" ] && stop_pid idle_clients "$IDLE_PID" TERM
+  stop_all_proxies
+  if [ -n "$CLUSTER_SCRIPT" ]; then
+    log "stopping the cluster"
+    "$CLUSTER_SCRIPT" down "$WORK/cluster" >/dev/null 2>&1
+  fi
+  if [ "$KEEP" = 1 ] || [ "$rc" != 0 ]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
+  exit "$rc"
+}
+
+start_cluster() {
+  CLUSTER_SCRIPT=$ROOT/deploy/local-cluster.sh
+  CLUSTER_KIND="deploy/local-cluster.sh (shard 0: primary + replicas)"
+  if [ ! -x "$CLUSTER_SCRIPT" ]; then
+    CLUSTER_SCRIPT=$LIB/mini-cluster.sh
+    CLUSTER_KIND="bench/lib/mini-cluster.sh fallback (primary + 1 replica)"
+  fi
+  log "starting the cluster with $CLUSTER_SCRIPT on ports $BASE_PORT.."
+  "$CLUSTER_SCRIPT" up "$WORK/cluster" --base-port "$BASE_PORT" >"$WORK/cluster-up.log" 2>&1 ||
+    die "cluster did not start: $(tail -n 5 "$WORK/cluster-up.log")"
+  set -a
+  # shellcheck source=/dev/null
+  source "$WORK/cluster/cluster.env"
+  set +a
+  PG_BIN=${PGSCALE_PG_BIN:-$PG_BIN}
+  MAX_CONN=$(su_psql "$PGSCALE_S0_PRIMARY_PORT" 'SHOW max_connections')
+  log "pgbench -i -s $SCALE on $PGSCALE_APP_DB"
+  PGPASSWORD=$PGSCALE_APP_PASSWORD "$PG_BIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 \
+    -p "$PGSCALE_S0_PRIMARY_PORT" -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB" >"$WORK/pgbench-init.log" 2>&1 ||
+    die "pgbench -i failed: $(tail -n 3 "$WORK/pgbench-init.log")"
+  wait_replicas_caught_up
+}
+
+# Replicas must have the pgbench tables before reads are sent to them.
+wait_replicas_caught_up() {
+  local lsn p i
+  lsn=$(su_psql "$PGSCALE_S0_PRIMARY_PORT" 'SELECT pg_current_wal_lsn()')
+  for p in $(replica_ports); do
+    for ((i = 0; i < 120; i++)); do
+      [ "$(su_psql "$p" "SELECT pg_last_wal_replay_lsn() >= '$lsn'")" = t ] && break
+      sleep 0.5
+    done
+  done
+}
+
+start_targets() {
+  T_PORT[direct]=$PGSCALE_S0_PRIMARY_PORT
+  log "starting PgBouncer, Pgpool-II (plain and TLS) and pgscale (split off and on)"
+  start_pgbouncer pgbouncer $((BASE_PORT + 20))
+  start_pgpool pgpool $((BASE_PORT + 22)) off "$PGPOOL_CHILDREN"
+  start_pgpool pgpool-tls $((BASE_PORT + 24)) on 16
+  start_pgscale pgscale $((BASE_PORT + 26)) false
+  start_pgscale pgscale-rw $((BASE_PORT + 28)) true
+  local t
+  for t in pgbouncer pgpool pgpool-tls pgscale pgscale-rw; do
+    if [ -n "${T_ERR[$t]:-}" ]; then log "$t: ${T_ERR[$t]}"; else log "$t: serving on ${T_PORT[$t]}"; fi
+  done
+}
+
+main() {
+  command -v pgbouncer >/dev/null && command -v pgpool >/dev/null ||
+    die "pgbouncer and pgpool2 are needed: run deploy/install-deps.sh"
+  check_ports_free
+  ensure_idle_clients
+  WORK=$(mktemp -d /tmp/pgscale-bench.XXXXXX)
+  chmod 755 "$WORK"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$WORK"
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  STARTED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+  LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
+  define_cases
+  log "mode $MODE: scale $SCALE, $REPS x ${DURATION}s per case and target; budget $(budget_text)"
+  start_cluster
+  start_targets
+  run_idle_case
+  run_all_cases
+  run_classifier_bench
+  FINISHED=$(date -u '+%Y-%m-%d %H:%M:%S UTC')
+  [ -n "$OUT" ] || OUT=$ROOT/bench/results/$(date -u +%Y-%m-%d)-$(hostname -s).md
+  mkdir -p "$(dirname "$OUT")"
+  write_report >"$OUT"
+  log "report written to $OUT"
+}
+
+main
