@@ -1,6 +1,7 @@
 #pragma once
 // The topology schema as plain structs. Loading, validation and diffing live in config/*.cpp;
 // nothing YAML-specific appears in this header (DESIGN.md: config/ hides YAML).
+// Every struct compares with == (defaulted), which the reload diff relies on.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -24,6 +25,7 @@ struct TlsConfig {
   TlsMode mode = TlsMode::disable;
   std::string cert_file;   // PEM; required unless mode == disable
   std::string key_file;
+  bool operator==(const TlsConfig&) const = default;
 };
 
 struct ListenConfig {
@@ -33,11 +35,13 @@ struct ListenConfig {
   uint32_t max_client_connections = 10000;
   Millis startup_timeout{10000};            // a client must finish startup + auth within this
   TlsConfig tls;
+  bool operator==(const ListenConfig&) const = default;
 };
 
 struct AdminConfig {
   std::string http_address = "127.0.0.1";
   uint16_t http_port = 0;                   // /metrics /status /health; 0 = off
+  bool operator==(const AdminConfig&) const = default;
 };
 
 struct UserConfig {
@@ -52,6 +56,7 @@ struct UserConfig {
   // with a plaintext `password`, that is used.
   std::string server_password;
   std::vector<std::string> databases;       // empty = any database
+  bool operator==(const UserConfig&) const = default;
 };
 
 struct PoolConfig {
@@ -66,11 +71,13 @@ struct PoolConfig {
   uint32_t prepared_statement_cache = 256;  // per server connection, LRU
   ServerTlsMode server_tls = ServerTlsMode::disable;
   std::string reset_query = "DISCARD ALL";
+  bool operator==(const PoolConfig&) const = default;
 };
 
 struct ReplicaLagLimit {
   std::optional<uint64_t> bytes;            // unset = no byte limit
   std::optional<Millis> time;               // unset = no time limit
+  bool operator==(const ReplicaLagLimit&) const = default;
 };
 
 struct RoutingConfig {
@@ -81,6 +88,7 @@ struct RoutingConfig {
   bool read_your_writes = true;
   std::vector<std::string> read_safe_functions;  // volatile functions still safe on replicas
   uint32_t classifier_cache_size = 10000;
+  bool operator==(const RoutingConfig&) const = default;
 };
 
 struct MonitorConfig {
@@ -91,22 +99,26 @@ struct MonitorConfig {
   Millis timeout{2000};
   uint32_t failure_threshold = 3;           // consecutive failed checks -> down
   Millis ban_time{30000};
+  bool operator==(const MonitorConfig&) const = default;
 };
 
 struct FailoverConfig {
   bool enabled = false;
   Millis hold_timeout{10000};               // new writes wait this long for a new primary
   Millis promote_timeout{30000};
+  bool operator==(const FailoverConfig&) const = default;
 };
 
 struct ShardedTable {
   std::string name;                         // table name, optionally schema-qualified
   std::string key;                          // shard key column
+  bool operator==(const ShardedTable&) const = default;
 };
 
 struct ShardingConfig {
   uint32_t virtual_shards = 1024;
   std::vector<ShardedTable> tables;
+  bool operator==(const ShardingConfig&) const = default;
 };
 
 struct NodeConfig {
@@ -116,21 +128,25 @@ struct NodeConfig {
   NodeRole role = NodeRole::replica;
   int32_t priority = 100;                   // failover tie-break, higher wins
   uint32_t weight = 1;                      // weighted_random replica selection
+  bool operator==(const NodeConfig&) const = default;
 };
 
 struct BucketRange {
   uint32_t first = 0;                       // inclusive
   uint32_t last = 0;                        // inclusive
+  bool operator==(const BucketRange&) const = default;
 };
 
 struct ShardConfig {
   std::string name;
   std::vector<BucketRange> buckets;
   std::vector<NodeConfig> nodes;
+  bool operator==(const ShardConfig&) const = default;
 };
 
 struct LogConfig {
   std::string level = "info";               // trace debug info warn error
+  bool operator==(const LogConfig&) const = default;
 };
 
 struct Config {
@@ -144,6 +160,7 @@ struct Config {
   FailoverConfig failover;
   ShardingConfig sharding;
   std::vector<ShardConfig> shards;
+  bool operator==(const Config&) const = default;
 };
 
 // --- enum <-> YAML spelling (config.cpp). parse_* return nullopt for an unknown spelling. ---
