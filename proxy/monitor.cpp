@@ -63,6 +63,7 @@ asio::awaitable<void> Monitor::stop_on_strand() {
   for (auto& shard : shards_)
     for (auto& node : shard->nodes)
       if (node->conn) node->conn->cancel();
+  if (catalog_conn_) catalog_conn_->cancel();
   while (!finished_) co_await finished_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
 }
 
@@ -78,12 +79,29 @@ void Monitor::stop(std::function<void()> on_stopped) {
 void Monitor::update_config(const config::Config& config) {
   asio::post(strand_, [this, config] {
     pending_config_ = config;
+    catalog_need_ = CatalogNeed::forced;
     wake_timer_.cancel();
   });
 }
 
 void Monitor::check_now() {
   asio::post(strand_, [this] { wake_timer_.cancel(); });
+}
+
+void Monitor::set_function_catalog_sink(CatalogSink sink) {
+  asio::post(strand_, [this, sink = std::move(sink)]() mutable {
+    catalog_sink_ = std::move(sink);
+    catalog_need_ = CatalogNeed::forced;
+    wake_timer_.cancel();
+  });
+}
+
+void Monitor::refresh_function_catalog() {
+  asio::post(strand_, [this] {
+    if (catalog_need_ != CatalogNeed::none) return;
+    catalog_need_ = CatalogNeed::requested;
+    wake_timer_.cancel();
+  });
 }
 
 Monitor::NodeRuntime* Monitor::find(std::string_view node_name) {

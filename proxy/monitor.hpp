@@ -27,6 +27,10 @@
 
 namespace pgscale {
 
+namespace classifier {
+class FunctionCatalog;
+}
+
 class Monitor {
  public:
   Monitor(boost::asio::any_io_executor executor, const config::Config& config, TopologyStore& store);
@@ -59,6 +63,14 @@ class Monitor {
   // Run a round now instead of at the next interval (e.g. a write needs a fresh primary LSN).
   void check_now();
 
+  // Receives the function volatility catalog of a primary's pg_proc (function_catalog.hpp), called
+  // on the monitor's strand (keep it short: Classifier::set_context). Fetched after the first
+  // round that sees a primary, after each update_config, and on refresh_function_catalog()
+  // (at most once per 5 s, for names the classifier did not know). Thread-safe.
+  using CatalogSink = std::function<void(std::shared_ptr<const classifier::FunctionCatalog>)>;
+  void set_function_catalog_sink(CatalogSink sink);
+  void refresh_function_catalog();
+
  private:
   struct CheckOutcome;
   struct NodeRuntime;
@@ -68,6 +80,7 @@ class Monitor {
   boost::asio::awaitable<void> run_round();
   boost::asio::awaitable<void> check_node(NodeRuntime& node, PqDeadline deadline);
   boost::asio::awaitable<void> stop_on_strand();
+  boost::asio::awaitable<void> fetch_catalog();
   void apply_config(const config::Config& config);
   void apply_round(ShardRuntime& shard);
   void apply_outcome(NodeRuntime& node);
@@ -84,6 +97,11 @@ class Monitor {
   std::optional<config::Config> pending_config_;
   boost::asio::steady_timer wake_timer_;      // between rounds; cancelled to run a round now
   boost::asio::steady_timer finished_timer_;  // cancelled when the loop ends (stop waits on it)
+  enum class CatalogNeed { none, forced, requested };
+  CatalogSink catalog_sink_;
+  CatalogNeed catalog_need_ = CatalogNeed::forced;
+  std::optional<SteadyClock::time_point> last_catalog_fetch_;
+  std::unique_ptr<PqConn> catalog_conn_;      // only while a fetch runs
   uint64_t version_ = 0;
   bool started_ = false;
   bool stopping_ = false;

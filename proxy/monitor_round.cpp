@@ -11,6 +11,7 @@
 #include <map>
 #include <tuple>
 
+#include "proxy/function_catalog.hpp"
 #include "proxy/monitor.hpp"
 #include "proxy/monitor_state.hpp"
 
@@ -120,6 +121,8 @@ asio::awaitable<void> Monitor::run() {
     co_await run_round();
     if (stopping_) break;
     publish();
+    co_await fetch_catalog();
+    if (stopping_) break;
     wake_timer_.expires_at(started + settings_.interval);
     co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -179,6 +182,41 @@ asio::awaitable<void> Monitor::check_node(NodeRuntime& node, PqDeadline deadline
   out.completed = true;
   out.finished_at = SteadyClock::now();
   node.outcome = std::move(out);
+}
+
+asio::awaitable<void> Monitor::fetch_catalog() {
+  // Unknown names in client statements must not make every round query pg_proc.
+  constexpr auto kMinGap = std::chrono::seconds{5};
+  if (!catalog_sink_ || catalog_need_ == CatalogNeed::none) co_return;
+  const auto started = SteadyClock::now();
+  if (catalog_need_ == CatalogNeed::requested && last_catalog_fetch_ && started - *last_catalog_fetch_ < kMinGap)
+    co_return;  // stays requested: fetched at a later round
+  const NodeRuntime* source = nullptr;
+  for (const auto& shard : shards_) {
+    for (const auto& node : shard->nodes) {
+      const auto& s = node->state;
+      if (s.is_up() && !s.fenced && s.observed_role == ObservedRole::primary && node->params) source = node.get();
+      if (source != nullptr) break;
+    }
+    if (source != nullptr) break;
+  }
+  if (source == nullptr) co_return;  // no primary yet: try after the next round
+  last_catalog_fetch_ = started;
+  const auto deadline = started + settings_.timeout;
+  catalog_conn_ = std::make_unique<PqConn>(strand_);
+  std::string error;
+  std::shared_ptr<const classifier::MapFunctionCatalog> catalog;
+  auto c = co_await catalog_conn_->connect(*source->params, deadline);
+  if (c.ok()) catalog = co_await fetch_function_catalog(*catalog_conn_, deadline, error);
+  else error = c.error;
+  catalog_conn_.reset();
+  if (!catalog) {
+    spdlog::warn("monitor: function catalog from {} failed: {}", source->state.config.name, error);
+    co_return;
+  }
+  spdlog::info("monitor: function catalog from {}: {} names", source->state.config.name, catalog->size());
+  catalog_need_ = CatalogNeed::none;
+  catalog_sink_(std::move(catalog));
 }
 
 void Monitor::apply_outcome(NodeRuntime& node) {

@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include "monitor_cluster.hpp"
+#include "proxy/classifier.hpp"
 #include "proxy/lsn.hpp"
 
 using namespace std::chrono_literals;
@@ -243,4 +244,43 @@ TEST_CASE("a role that differs from the YAML is flagged; writes never go to a no
   auto fenced = wait_for(runner.store(), [](const Topology& x) { const auto* n = x.find("s0-primary"); return n && n->fenced; });
   REQUIRE(fenced != nullptr);
   CHECK(fenced->primary(0) == nullptr);  // the configured "primary" is in recovery: still no
+}
+
+TEST_CASE("the function catalog comes from the primary's pg_proc and refreshes on demand",
+          "[monitor]") {
+  using pgscale::classifier::FunctionCatalog;
+  using pgscale::classifier::Volatility;
+  const uint16_t primary = Cluster::instance().port("PGSCALE_S0_PRIMARY_PORT");
+  sql(primary, "CREATE OR REPLACE FUNCTION pgscale_mon_stable() RETURNS int STABLE LANGUAGE sql AS 'SELECT 1'");
+  sql(primary, "DROP FUNCTION IF EXISTS pgscale_mon_late()");
+  struct Drop {
+    uint16_t port;
+    ~Drop() {
+      sql(port, "DROP FUNCTION IF EXISTS pgscale_mon_stable()");
+      sql(port, "DROP FUNCTION IF EXISTS pgscale_mon_late()");
+    }
+  } drop{primary};
+
+  std::atomic<std::shared_ptr<const FunctionCatalog>> latest;
+  std::atomic<int> deliveries{0};
+  MonitorRunner runner(cluster_config());
+  runner.monitor().set_function_catalog_sink([&](std::shared_ptr<const FunctionCatalog> c) {
+    latest.store(std::move(c));
+    ++deliveries;
+  });
+  auto got = [&](const char* name, Volatility v) {
+    return wait_for(runner.store(), [&](const Topology&) {
+      auto c = latest.load();
+      return c && c->volatility(name) == v;
+    }) != nullptr;
+  };
+  REQUIRE(got("pgscale_mon_stable", Volatility::stable));
+  CHECK(latest.load()->volatility("nextval") == Volatility::volatile_);
+  CHECK(latest.load()->volatility("lower") == Volatility::immutable);
+  CHECK(latest.load()->volatility("pgscale_mon_late") == Volatility::unknown);
+
+  sql(primary, "CREATE FUNCTION pgscale_mon_late() RETURNS int VOLATILE LANGUAGE sql AS 'SELECT 1'");
+  runner.monitor().refresh_function_catalog();  // the classifier met an unknown name
+  CHECK(got("pgscale_mon_late", Volatility::volatile_));
+  CHECK(deliveries.load() >= 2);
 }
