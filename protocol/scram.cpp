@@ -260,7 +260,14 @@ ScramClient ScramClient::with_keys(const Key& client_key, const Verifier& verifi
 Errc ScramClient::client_first(std::string& out) {
   if (state_ != State::start) return Errc::invalid_state;
   if (!make_nonce(options_.client_nonce, client_nonce_)) return Errc::crypto_failure;
-  client_first_bare_ = "n=,r=" + client_nonce_;
+  // RFC 5802 escapes ',' and '=' in the name; PostgreSQL ignores it, so keep it simple and safe.
+  std::string user;
+  for (char ch : options_.username) {
+    if (ch == ',') user += "=2C";
+    else if (ch == '=') user += "=3D";
+    else user += ch;
+  }
+  client_first_bare_ = "n=" + user + ",r=" + client_nonce_;
   out = "n,," + client_first_bare_;
   state_ = State::want_server_first;
   return Errc::ok;

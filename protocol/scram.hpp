@@ -72,6 +72,7 @@ struct ScramServerOptions {
 
 struct ScramClientOptions {
   std::string client_nonce;            // test hook; empty = 18 random bytes, base64
+  std::string username;                // sent as n=...; PostgreSQL ignores it, libpq sends ""
   uint32_t max_iterations = 1u << 20;  // refuse a server asking for more (CPU exhaustion)
 };
 
