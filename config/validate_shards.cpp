@@ -16,6 +16,11 @@ std::string buckets_text(uint32_t first, uint32_t last) {
   return "buckets " + std::to_string(first) + ".." + std::to_string(last);
 }
 
+std::string unassigned(uint64_t first, uint32_t last) {
+  return buckets_text(static_cast<uint32_t>(first), last) +
+         (first == last ? " is" : " are") + " not assigned to any shard";
+}
+
 struct Owned {
   uint32_t first, last;
   size_t shard, range;
@@ -56,8 +61,7 @@ void check_coverage(const Config& c, Validator& v) {
   const Owned* furthest = nullptr;
   for (const Owned& r : ranges) {
     if (r.first > next) {
-      v.add("shards", buckets_text(static_cast<uint32_t>(next), r.first - 1) +
-                          " are not assigned to any shard");
+      v.add("shards", unassigned(next, r.first - 1));
     } else if (furthest != nullptr && r.first < next) {
       const uint32_t end = std::min<uint64_t>(r.last, next - 1);
       const std::string other_name = c.shards[furthest->shard].name;
@@ -70,8 +74,7 @@ void check_coverage(const Config& c, Validator& v) {
     }
   }
   if (next < vs) {
-    v.add("shards", buckets_text(static_cast<uint32_t>(next), vs - 1) +
-                        " are not assigned to any shard");
+    v.add("shards", unassigned(next, vs - 1));
   }
 }
 

@@ -1,6 +1,8 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 #include <string>
 
 #include "helpers.hpp"
@@ -57,4 +59,20 @@ TEST_CASE("format_errors prints one line per error", "[config][check]") {
   const std::string s = pgscale::format_errors(
       {{"shards[1].nodes[0].port", "must be 1..65535", 0, 0}, {"", "syntax", 3, 7}});
   CHECK(s == "shards[1].nodes[0].port: must be 1..65535\nline 3, column 7: syntax\n");
+}
+
+TEST_CASE("the config reference embeds the annotated example verbatim", "[config][docs]") {
+  std::ifstream readme(std::string(PGSCALE_SOURCE_DIR) + "/config/README.md");
+  std::ifstream example(pgscale::config::test::example("pgscale.yaml"));
+  REQUIRE(readme);
+  REQUIRE(example);
+  const std::string doc((std::istreambuf_iterator<char>(readme)), {});
+  const std::string yaml((std::istreambuf_iterator<char>(example)), {});
+  const size_t section = doc.find("## Annotated example");
+  REQUIRE(section != std::string::npos);
+  const size_t start = doc.find("```yaml\n", section);
+  REQUIRE(start != std::string::npos);
+  const size_t end = doc.find("```", start + 8);
+  REQUIRE(end != std::string::npos);
+  CHECK(doc.substr(start + 8, end - start - 8) == yaml);
 }

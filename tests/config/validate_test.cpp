@@ -46,7 +46,7 @@ TEST_CASE("bucket gaps are reported precisely", "[config][validate]") {
   CHECK(errors.size() == 2);
   c.shards[0].buckets = {{1, 511}};
   c.shards[1].buckets = {{512, 1023}};
-  CHECK(has_error(validate(c), "shards", "bucket 0 are not assigned"));
+  CHECK(has_error(validate(c), "shards", "bucket 0 is not assigned to any shard"));
 }
 
 TEST_CASE("bucket overlaps name both ranges", "[config][validate]") {
