@@ -1,0 +1,74 @@
+#pragma once
+// Query cancellation (PostgreSQL docs 55.2.8). pgscale hands each client its own random
+// (process id, secret key); the registry maps that key to where the client's query runs right
+// now. A CancelRequest for a known key is forwarded, with the server's own key, to that server;
+// anything else is ignored silently, as PostgreSQL does (no oracle for guessing keys).
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+namespace pgscale::proxy {
+
+struct CancelKey {
+  int32_t process_id = 0;
+  int32_t secret_key = 0;
+};
+
+// Where a client's statement runs: the server and the key that server gave pgscale.
+struct CancelTarget {
+  std::string host;
+  uint16_t port = 0;
+  CancelKey server_key;
+};
+
+// Owned by a session; shared with the registry so a cancel arriving on another worker can read the
+// current target under the slot's own small lock (never held across a co_await).
+class CancelSlot {
+ public:
+  void set(CancelTarget t) {
+    std::lock_guard lk(mu_);
+    target_ = std::move(t);
+  }
+  void clear() {
+    std::lock_guard lk(mu_);
+    target_.reset();
+  }
+  std::optional<CancelTarget> get() const {
+    std::lock_guard lk(mu_);
+    return target_;
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::optional<CancelTarget> target_;
+};
+
+class CancelRegistry {
+ public:
+  // Registers a slot under a fresh random key (unique among live clients).
+  CancelKey add(std::shared_ptr<CancelSlot> slot);
+  void remove(CancelKey key);
+  std::optional<CancelTarget> lookup(CancelKey key) const;
+  size_t size() const;
+
+ private:
+  static uint64_t pack(CancelKey k) {
+    return (uint64_t{static_cast<uint32_t>(k.process_id)} << 32) | static_cast<uint32_t>(k.secret_key);
+  }
+  mutable std::mutex mu_;
+  std::unordered_map<uint64_t, std::weak_ptr<CancelSlot>> slots_;
+};
+
+// Sends a CancelRequest for `target` (new TCP connection, bounded by `timeout`), as libpq's
+// PQcancel does. Errors are logged, never reported to anyone: cancel is best effort by design.
+boost::asio::awaitable<void> send_cancel(boost::asio::any_io_executor ex, CancelTarget target,
+                                         std::chrono::milliseconds timeout);
+
+}  // namespace pgscale::proxy

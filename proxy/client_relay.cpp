@@ -1,0 +1,310 @@
+// The client loop (client -> server) and the pump (server -> client). Both run on the session's
+// executor; see session.hpp for when a server is attached and released.
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "protocol/response.hpp"
+#include "proxy/client_session.hpp"
+#include "proxy/router.hpp"
+
+namespace pgscale::proxy {
+
+namespace {
+constexpr size_t kReadChunk = 8 * 1024;
+constexpr size_t kMaxClientBuffer = 2 * 1024 * 1024;
+constexpr size_t kMaxServerBuffer = 256 * 1024;
+
+bool is_sync_point(char tag) { return tag == 'Q' || tag == 'S' || tag == 'F'; }
+
+// FATAL/PANIC from a server means it is about to close: pgscale keeps the client and reports the
+// loss itself instead of relaying a FATAL the client would take as the end of its session.
+bool is_fatal_error(std::string_view body, std::string& text) {
+  protocol::ErrorResponse e;
+  if (protocol::decode(body, e) != protocol::Errc::ok) return false;
+  auto sev = e.severity();
+  if (sev != "FATAL" && sev != "PANIC") return false;
+  text = std::string(e.sqlstate()) + " " + std::string(e.message());
+  return true;
+}
+}  // namespace
+
+std::shared_ptr<Pool> ClientSession::pool_for_next_transaction(std::string& error) {
+  auto cfg = rt_.config();
+  if (pool_ && pool_cfg_ == cfg.get()) return pool_;  // no reload since: the hot path
+  auto route = Router::route(*cfg, RouteRequest{});
+  if (!route) {
+    error = "no server node configured";
+    return nullptr;
+  }
+  ServerSpec spec{route->node->name, route->node->host, route->node->port, user_, database_,
+                  params_,           cfg->pool.server_tls, cfg->pool.connect_timeout};
+  auto pool = rt_.pools().get(spec, PoolLimits::from(cfg->pool));
+  if (pool != pool_) pool->set_credentials(server_creds_);
+  pool_ = std::move(pool);
+  cfg_ = cfg;  // keeps the snapshot alive so the pointer comparison above stays meaningful
+  pool_cfg_ = cfg.get();
+  return pool_;
+}
+
+asio::awaitable<void> ClientSession::client_loop() {
+  for (int spins = 0;; ++spins) {
+    if (client_gone_ || terminated_) co_return;
+    if (draining_ && !server_) {
+      co_await fatal(sqlstate::admin_shutdown, "terminating connection due to administrator command");
+      co_return;
+    }
+    if (!cbuf_.reserve_more(kReadChunk, kMaxClientBuffer)) {
+      co_await fatal(sqlstate::protocol_violation, "client message too large");
+      co_return;
+    }
+    error_code ec;
+    size_t n = co_await client_.read_some(asio::buffer(cbuf_.write_ptr(), cbuf_.write_space()), ec);
+    if (ec) {
+      if (ec == asio::error::operation_aborted && draining_ && !client_gone_) continue;
+      co_return;  // the client left (EOF, reset)
+    }
+    cbuf_.commit(n);
+    std::string_view data = cbuf_.readable();
+    frames_.clear();
+    auto r = cscan_.scan(data, [&](char tag, std::string_view body, bool whole) {
+      size_t off = static_cast<size_t>(body.data() - data.data()) - 5;
+      frames_.push_back({tag, off, whole ? body.size() + 5 : data.size() - off});
+    });
+    if (!co_await process_frames(r.forwardable)) co_return;
+    if (r.malformed) {
+      spdlog::info("client {} user={}: bad frame tag={} length={}", peer_, user_, int(r.bad_tag), r.bad_length);
+      co_await fatal(sqlstate::protocol_violation,
+                     r.bad_length ? fmt::format("invalid message length {} for message type {}", r.bad_length, int(r.bad_tag))
+                                  : fmt::format("invalid frontend message type {}", int(r.bad_tag)));
+      co_return;
+    }
+    cbuf_.consume(r.forwardable);
+  }
+}
+
+// Forwards the messages of one read as few writes as possible (usually one). Returns false when
+// the session must end.
+asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
+  size_t seg = 0;  // start of the bytes not yet forwarded or dropped
+  size_t first = frames_.empty() ? forwardable : frames_[0].offset;
+  if (first > 0 && (skipping_ || !server_)) seg = first;  // tail of a streamed frame nobody wants
+  for (const Frame& f : frames_) {
+    if (f.tag == 'X') {
+      co_await flush_segment(seg, f.offset);
+      terminated_ = true;
+      co_return false;
+    }
+    if (f.tag == 'p') {
+      co_await flush_segment(seg, f.offset);
+      co_await fatal(sqlstate::protocol_violation, "unexpected password message after authentication");
+      co_return false;
+    }
+    if (!skipping_ && !server_) {
+      if (!co_await flush_segment(seg, f.offset)) co_return false;
+      seg = f.offset;
+      if (!co_await attach_server() && client_gone_) co_return false;
+    }
+    if (skipping_) {
+      if (!co_await flush_segment(seg, f.offset)) co_return false;
+      seg = f.offset + f.size;
+      if (is_sync_point(f.tag) && !co_await handle_skipped(f)) co_return false;
+      continue;
+    }
+    if (is_sync_point(f.tag)) {
+      ++pending_syncs_;
+      unsynced_ = false;
+    } else {
+      unsynced_ = true;
+    }
+  }
+  co_return co_await flush_segment(seg, forwardable);
+}
+
+asio::awaitable<bool> ClientSession::flush_segment(size_t from, size_t to) {
+  if (from >= to || !server_ || skipping_) co_return !client_gone_;
+  auto server = server_;  // keeps the connection alive across the write
+  error_code ec;
+  co_await server->stream().write_all(cbuf_.readable().substr(from, to - from), ec);
+  if (ec && server_ == server) co_await on_server_lost("write to server failed: " + ec.message());
+  co_return !client_gone_;
+}
+
+asio::awaitable<bool> ClientSession::attach_server() {
+  std::string error;
+  auto pool = pool_for_next_transaction(error);
+  Pool::Checkout c;
+  if (pool) c = co_await pool->checkout(ex_);
+  else c.error = error;
+  if (!c.conn) {
+    spdlog::warn("client {} user={} db={}: {}", peer_, user_, database_, c.error);
+    skipping_ = true;
+    skip_error_sent_ = true;
+    co_await write_client(error_message(Severity::error,
+                                        c.timed_out ? sqlstate::too_many_connections : sqlstate::connection_failure,
+                                        c.error));
+    co_return false;
+  }
+  server_ = std::move(c.conn);
+  server_pool_ = pool;
+  pending_syncs_ = 0;
+  unsynced_ = false;
+  tx_status_ = 'I';
+  cancel_slot_->set(server_->cancel_target());
+  start_pump();
+  co_return true;
+}
+
+asio::awaitable<bool> ClientSession::handle_skipped(const Frame&) {
+  std::string out;
+  if (!skip_error_sent_) {
+    append_error(out, Severity::error, sqlstate::connection_failure,
+                 "server connection lost; the transaction was rolled back");
+  }
+  append_ready_for_query(out, 'I');
+  skipping_ = false;
+  skip_error_sent_ = false;
+  co_return co_await write_client(out);
+}
+
+void ClientSession::start_pump() {
+  ++pumps_running_;
+  sscan_.reset();
+  sbuf_.consume(sbuf_.size());
+  server_fatal_ = false;
+  asio::co_spawn(ex_, pump(server_), [self = shared_from_this()](std::exception_ptr e) {
+    if (e) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& ex) {
+        spdlog::error("client {}: pump failed: {}", self->peer_, ex.what());
+      }
+    }
+    --self->pumps_running_;
+    self->pump_done_.cancel();
+  });
+}
+
+asio::awaitable<void> ClientSession::pump(std::shared_ptr<ServerConn> server) {
+  for (int i = 0;; ++i) {
+    bool release = false;
+    bool ok = co_await relay_server_bytes(*server, release);
+    if (release || server_ != server) co_return;  // released, or detached by someone else
+    if (!ok) {
+      if (client_gone_) {
+        client_.close();  // wake the client loop; finish() closes the server
+      } else {
+        co_await on_server_lost(server_fatal_ ? "server sent FATAL " + server_fatal_text_
+                                              : "server closed the connection");
+      }
+      co_return;
+    }
+  }
+}
+
+asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool& release) {
+  if (!sbuf_.reserve_more(kReadChunk, kMaxServerBuffer)) co_return false;
+  error_code ec;
+  size_t n = co_await server.stream().read_some(asio::buffer(sbuf_.write_ptr(), sbuf_.write_space()), ec);
+  if (ec || server_.get() != &server) co_return false;
+  sbuf_.commit(n);
+  std::string_view data = sbuf_.readable();
+  size_t fatal_at = std::string_view::npos;
+  auto r = sscan_.scan(data, [&](char tag, std::string_view body, bool whole) {
+    if (!whole || fatal_at != std::string_view::npos) return;
+    if (tag == 'Z' && !body.empty()) {
+      tx_status_ = body[0];
+      if (pending_syncs_ > 0) --pending_syncs_;
+    } else if (tag == 'E' && is_transaction_mode() && is_fatal_error(body, server_fatal_text_)) {
+      fatal_at = static_cast<size_t>(body.data() - data.data()) - 5;
+    }
+  });
+  size_t upto = fatal_at != std::string_view::npos ? fatal_at : r.forwardable;
+  if (upto > 0 && !co_await write_client(data.substr(0, upto))) co_return false;
+  if (r.malformed || fatal_at != std::string_view::npos) {
+    server_fatal_ = fatal_at != std::string_view::npos;
+    co_return false;
+  }
+  sbuf_.consume(r.forwardable);
+  release = is_transaction_mode() && pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' &&
+            sbuf_.size() == 0 && !sscan_.in_streamed_frame() && server_.get() == &server;
+  if (release) {
+    release_server(true);
+    if (draining_ || rt_.draining.load()) begin_drain();
+  }
+  co_return true;
+}
+
+void ClientSession::release_server(bool reusable) {
+  auto server = std::move(server_);
+  auto pool = std::move(server_pool_);
+  if (cancel_slot_) cancel_slot_->clear();
+  if (server && pool) pool->checkin(std::move(server), reusable);
+  else if (server) server->stream().close();
+}
+
+asio::awaitable<void> ClientSession::on_server_lost(std::string why) {
+  std::string name = server_ ? server_->describe() : "server";
+  spdlog::warn("client {} user={} db={}: lost {}: {}", peer_, user_, database_, name, why);
+  if (server_) server_->stream().close();
+  release_server(false);
+  if (!is_transaction_mode()) {
+    co_await fatal(sqlstate::connection_failure, "server connection lost: " + why);
+    client_gone_ = true;
+    client_.close();
+    co_return;
+  }
+  // Answer exactly what the client waits for: an error, then one ReadyForQuery per sync point
+  // in flight; if it is between sync points (or idle in a transaction) it gets the error at its
+  // next one (PostgreSQL docs 55.2.3: after an error the server skips to Sync).
+  std::string out;
+  bool waiting = pending_syncs_ > 0;
+  if (waiting) {
+    append_error(out, Severity::error, sqlstate::connection_failure,
+                 "server connection lost; the transaction was rolled back (" + why + ")");
+    for (uint32_t i = 0; i < pending_syncs_; ++i) append_ready_for_query(out, 'I');
+  }
+  bool skip_after = unsynced_ || (!waiting && tx_status_ != 'I');
+  pending_syncs_ = 0;
+  unsynced_ = false;
+  tx_status_ = 'I';
+  skipping_ = skip_after;
+  skip_error_sent_ = waiting;
+  if (!out.empty()) co_await write_client(out);
+}
+
+asio::awaitable<void> ClientSession::finish() {
+  client_gone_ = true;
+  if (server_) {
+    bool clean = pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' && sbuf_.size() == 0;
+    auto server = server_;
+    auto pool = server_pool_;
+    server_.reset();  // detached: the pump exits at its next wake-up
+    server_pool_.reset();
+    if (cancel_slot_) cancel_slot_->clear();
+    if (clean && !is_transaction_mode()) server->stream().cancel();
+    else server->stream().close();
+    for (int i = 0; i < 100 && pumps_running_ > 0; ++i) {
+      pump_done_.expires_after(std::chrono::milliseconds(100));
+      co_await pump_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    // Session mode: reset the server's session state before anyone else gets it.
+    bool reusable = false;
+    if (clean && !is_transaction_mode() && pumps_running_ == 0 && pool) {
+      auto cfg = rt_.config();
+      reusable = cfg->pool.reset_query.empty() ||
+                 co_await server->reset(cfg->pool.reset_query, cfg->pool.connect_timeout);
+    }
+    if (pool) pool->checkin(std::move(server), reusable);
+  }
+  for (int i = 0; i < 100 && pumps_running_ > 0; ++i) {
+    pump_done_.expires_after(std::chrono::milliseconds(100));
+    co_await pump_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  client_.close();
+  if (!user_.empty()) spdlog::info("client {} user={} db={}: disconnected", peer_, user_, database_);
+}
+
+}  // namespace pgscale::proxy

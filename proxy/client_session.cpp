@@ -1,0 +1,273 @@
+// Client session: startup phase, greeting, drain. See session.hpp for the design.
+#include "proxy/client_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "protocol/auth.hpp"
+#include "protocol/startup.hpp"
+#include "protocol/wire.hpp"
+
+namespace pgscale::proxy {
+
+namespace {
+constexpr size_t kClientBuffer = 16 * 1024;
+constexpr size_t kServerBuffer = 32 * 1024;
+// Frames up to this size are kept whole in the client buffer (Query/Parse texts for routing).
+constexpr size_t kMaxWholeClientFrame = 1024 * 1024;
+}  // namespace
+
+ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
+    : rt_(rt),
+      ex_(socket.get_executor()),
+      client_(std::move(socket)),
+      peer_(client_.peer()),
+      cbuf_(kClientBuffer),
+      sbuf_(kServerBuffer),
+      cscan_(protocol::Direction::frontend, kMaxWholeClientFrame),
+      sscan_(protocol::Direction::backend, kServerBuffer),
+      pump_done_(ex_) {
+  frames_.reserve(64);
+}
+
+ClientSession::~ClientSession() {
+  if (key_registered_) rt_.cancels().remove(key_);
+  if (counted_) rt_.clients.fetch_sub(1);
+}
+
+asio::awaitable<void> ClientSession::run() {
+  registry_it_ = rt_.add_session(weak_from_this());
+  try {
+    co_await run_steps();
+  } catch (const std::exception& e) {
+    spdlog::error("client {}: internal error: {}", peer_, e.what());
+  }
+  try {
+    co_await finish();
+  } catch (const std::exception& e) {
+    spdlog::error("client {}: internal error at close: {}", peer_, e.what());
+  }
+  rt_.remove_session(registry_it_);
+}
+
+asio::awaitable<void> ClientSession::run_steps() {
+  auto cfg = rt_.config();
+  Deadline startup_deadline(ex_);
+  startup_deadline.arm(cfg->listen.startup_timeout, [this] { client_.cancel(); });
+  auto outcome = co_await read_startup();
+  if (outcome != StartupOutcome::proceed) co_return;
+  if (rt_.clients.load() > cfg->listen.max_client_connections) {
+    co_await fatal(sqlstate::too_many_connections, "sorry, too many clients already");
+    co_return;
+  }
+  bool ok = co_await authenticate();
+  if (ok) ok = co_await greet();
+  bool expired = startup_deadline.expired();
+  startup_deadline.disarm();
+  if (expired) {
+    spdlog::info("client {}: startup timeout", peer_);
+    co_await fatal(sqlstate::protocol_violation, "timeout expired during startup");
+    co_return;
+  }
+  if (!ok) co_return;
+  spdlog::info("client {} user={} db={}: connected", peer_, user_, database_);
+  co_await client_loop();
+}
+
+asio::awaitable<bool> ClientSession::read_startup_packet(std::string& packet) {
+  for (int i = 0; i < 10000; ++i) {  // bounded; the deadline bounds it in time
+    auto r = protocol::decode_startup_frame(cbuf_.readable());
+    if (r.errc == protocol::Errc::ok) {
+      packet.assign(cbuf_.readable().substr(0, r.frame.size));
+      cbuf_.consume(r.frame.size);
+      co_return true;
+    }
+    if (r.errc != protocol::Errc::incomplete) {
+      co_await fatal(sqlstate::protocol_violation, r.errc == protocol::Errc::too_long
+                                                       ? "invalid length of startup packet"
+                                                       : "invalid startup packet layout");
+      co_return false;
+    }
+    cbuf_.reserve_more(r.need ? r.need : 1, protocol::kMaxStartupPacket + kClientBuffer);
+    error_code ec;
+    size_t n = co_await client_.read_some(asio::buffer(cbuf_.write_ptr(), cbuf_.write_space()), ec);
+    if (ec) {
+      // Covers the startup timeout: PostgreSQL logs it and closes without a word when no
+      // packet has arrived yet; with a partial packet we still try to say why.
+      if (cbuf_.size() > 0) co_await fatal(sqlstate::protocol_violation, "incomplete startup packet");
+      co_return false;
+    }
+    cbuf_.commit(n);
+  }
+  co_return false;
+}
+
+asio::awaitable<ClientSession::StartupOutcome> ClientSession::read_startup() {
+  // SSLRequest and GSSENCRequest may each come once, before the StartupMessage.
+  for (int round = 0; round < 3; ++round) {
+    std::string packet;
+    if (!co_await read_startup_packet(packet)) co_return StartupOutcome::failed;
+    auto fr = protocol::decode_startup_frame(packet);
+    switch (fr.frame.kind) {
+      case protocol::StartupKind::cancel_request:
+        co_return co_await handle_cancel(packet);
+      case protocol::StartupKind::gssenc_request: {
+        if (cbuf_.size() > 0) {  // same rule as for SSLRequest (CVE-2021-3935 class)
+          co_await fatal(sqlstate::protocol_violation, "received unencrypted data after GSSAPI encryption request");
+          co_return StartupOutcome::failed;
+        }
+        if (!co_await write_client("N")) co_return StartupOutcome::failed;
+        continue;
+      }
+      case protocol::StartupKind::ssl_request:
+        if (!co_await negotiate_tls()) co_return StartupOutcome::failed;
+        continue;
+      case protocol::StartupKind::startup_message: {
+        std::string negotiate;
+        if (!accept_startup_message(packet, negotiate)) {
+          co_await fatal(negotiate.empty() ? sqlstate::protocol_violation : sqlstate::feature_not_supported,
+                         negotiate.empty() ? "invalid startup packet layout" : negotiate);
+          co_return StartupOutcome::failed;
+        }
+        if (!negotiate.empty() && !co_await write_client(negotiate)) co_return StartupOutcome::failed;
+        co_return StartupOutcome::proceed;
+      }
+    }
+  }
+  co_await fatal(sqlstate::protocol_violation, "too many encryption requests");
+  co_return StartupOutcome::failed;
+}
+
+asio::awaitable<bool> ClientSession::negotiate_tls() {
+  // Bytes already buffered after the SSLRequest were sent in the clear before the handshake and
+  // would be treated as if they came over TLS: refuse them (CVE-2021-3935 class).
+  if (cbuf_.size() > 0) {
+    co_await fatal(sqlstate::protocol_violation, "received unencrypted data after SSL request");
+    co_return false;
+  }
+  auto ctx = rt_.client_tls();
+  if (client_.is_tls() || !ctx) co_return co_await write_client("N");
+  if (!co_await write_client("S")) co_return false;
+  error_code ec;
+  co_await client_.start_tls(*ctx, asio::ssl::stream_base::server, ec);
+  if (ec) {
+    spdlog::info("client {}: TLS handshake failed: {}", peer_, ec.message());
+    co_return false;
+  }
+  co_return true;
+}
+
+// Validates the StartupMessage and keeps user, database and the other parameters. Returns false
+// with `reply` empty for a malformed packet, with `reply` = message for an unsupported request;
+// on success `reply` may hold a NegotiateProtocolVersion to send.
+bool ClientSession::accept_startup_message(const std::string& packet, std::string& reply) {
+  auto fr = protocol::decode_startup_frame(packet);
+  protocol::StartupMessage sm;
+  auto errc = protocol::decode_startup_message(fr.frame, sm);
+  if (errc == protocol::Errc::unsupported) {
+    reply = fmt::format("unsupported frontend protocol {}.{}: server supports 3.0 to 3.0",
+                        fr.frame.code >> 16, fr.frame.code & 0xffff);
+    return false;
+  }
+  if (errc != protocol::Errc::ok) return false;
+  std::vector<std::string_view> unknown_options;
+  std::map<std::string, std::string> params;
+  for (const auto& p : sm.params) {
+    if (p.name == "user") user_ = p.value;
+    else if (p.name == "database") database_ = p.value;
+    else if (p.name.substr(0, 5) == "_pq_.") unknown_options.push_back(p.name);
+    else params[std::string(p.name)] = std::string(p.value);  // last one wins, like PostgreSQL
+  }
+  if (user_.empty()) {
+    reply = "no PostgreSQL user name specified in startup packet";
+    return false;
+  }
+  if (database_.empty()) database_ = user_;
+  if (params.count("replication")) {
+    reply = "pgscale does not support replication connections";
+    return false;
+  }
+  params_.assign(params.begin(), params.end());
+  if (sm.minor > 0 || !unknown_options.empty()) {
+    protocol::encode(reply, protocol::NegotiateProtocolVersion{0, unknown_options});
+  }
+  return true;
+}
+
+asio::awaitable<bool> ClientSession::greet() {
+  std::string error;
+  pool_ = pool_for_next_transaction(error);
+  if (!pool_) {
+    co_await fatal(sqlstate::connection_failure, error);
+    co_return false;
+  }
+  pool_->set_credentials(server_creds_);
+  auto params = pool_->cached_params();
+  if (!params || mode_ == AttachMode::per_session) {
+    auto c = co_await pool_->checkout(ex_);
+    if (!c.conn) {
+      if (!c.server_error.empty()) {
+        co_await write_client(c.server_error);  // PostgreSQL's own FATAL (e.g. 3D000)
+      } else {
+        co_await fatal(c.timed_out ? sqlstate::too_many_connections : sqlstate::connection_failure,
+                       c.error);
+      }
+      co_return false;
+    }
+    params = c.conn->parameters();
+    if (mode_ == AttachMode::per_session) {
+      server_ = std::move(c.conn);
+      server_pool_ = pool_;
+    }
+    else pool_->checkin(std::move(c.conn), true);
+  }
+  cancel_slot_ = std::make_shared<CancelSlot>();
+  key_ = rt_.cancels().add(cancel_slot_);
+  key_registered_ = true;
+  std::string out;
+  protocol::encode_auth_ok(out);
+  for (const auto& [k, v] : *params) protocol::encode(out, protocol::ParameterStatus{k, v});
+  protocol::encode(out, protocol::BackendKeyData{key_.process_id, key_.secret_key});
+  append_ready_for_query(out, 'I');
+  if (server_) {
+    cancel_slot_->set(server_->cancel_target());
+    start_pump();
+  }
+  co_return co_await write_client(out);
+}
+
+asio::awaitable<ClientSession::StartupOutcome> ClientSession::handle_cancel(const std::string& packet) {
+  auto fr = protocol::decode_startup_frame(packet);
+  protocol::CancelRequest req;
+  if (protocol::decode_cancel_request(fr.frame, req) != protocol::Errc::ok) co_return StartupOutcome::failed;
+  auto target = rt_.cancels().lookup({req.process_id, req.secret_key});
+  if (target) {
+    spdlog::info("client {}: cancel request forwarded to {}:{}", peer_, target->host, target->port);
+    co_await send_cancel(ex_, *target, rt_.config()->pool.connect_timeout);
+  } else {
+    spdlog::debug("client {}: cancel request with unknown key ignored", peer_);
+  }
+  co_return StartupOutcome::done;
+}
+
+asio::awaitable<void> ClientSession::fatal(std::string_view code, std::string_view message) {
+  if (code != sqlstate::admin_shutdown) {
+    spdlog::info("client {} user={} db={}: FATAL {} {}", peer_, user_, database_, code, message);
+  }
+  co_await write_client(error_message(Severity::fatal, code, message));
+}
+
+asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
+  error_code ec;
+  co_await client_.write_all(bytes, ec);
+  if (ec) client_gone_ = true;
+  co_return !ec;
+}
+
+void ClientSession::begin_drain() {
+  draining_ = true;
+  if (!server_) client_.cancel();  // wakes the idle read; the loop then says goodbye
+}
+
+}  // namespace pgscale::proxy

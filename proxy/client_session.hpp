@@ -1,0 +1,120 @@
+#pragma once
+// One client connection (design: session.hpp). Steps live in three files:
+//   client_session.cpp  startup (TLS, StartupMessage, cancel), greeting, drain, run()
+//   client_auth.cpp     authentication against the YAML users
+//   client_relay.cpp    the client loop, the server->client pump, attach/release, failures
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "config/config.hpp"
+#include "proxy/cancel.hpp"
+#include "proxy/pool.hpp"
+#include "proxy/relay.hpp"
+#include "proxy/replies.hpp"
+#include "proxy/runtime.hpp"
+#include "proxy/session.hpp"
+#include "proxy/stream.hpp"
+
+namespace pgscale::proxy {
+
+class ClientSession : public std::enable_shared_from_this<ClientSession> {
+ public:
+  ClientSession(Runtime& rt, tcp::socket socket);
+  ~ClientSession();
+  // The whole life of the connection. Never throws.
+  asio::awaitable<void> run();
+  // SIGTERM: end the session as soon as it holds no server (call on the session's executor).
+  void begin_drain();
+  asio::any_io_executor executor() const { return ex_; }
+
+ private:
+  struct Frame {  // one client message seen in the current read
+    char tag;
+    size_t offset;  // of the tag byte in the buffer
+    size_t size;    // bytes of it inside the buffer (whole frame unless streamed)
+  };
+  enum class StartupOutcome { proceed, done, failed };
+
+  // --- client_session.cpp ---
+  asio::awaitable<void> run_steps();
+  asio::awaitable<StartupOutcome> read_startup();
+  asio::awaitable<bool> read_startup_packet(std::string& packet);
+  asio::awaitable<StartupOutcome> handle_cancel(const std::string& packet);
+  asio::awaitable<bool> negotiate_tls();
+  bool accept_startup_message(const std::string& packet, std::string& negotiate);
+  asio::awaitable<bool> greet();
+  asio::awaitable<void> fatal(std::string_view code, std::string_view message);
+  asio::awaitable<bool> write_client(std::string_view bytes);
+
+  // --- client_auth.cpp ---
+  asio::awaitable<bool> authenticate();
+  asio::awaitable<bool> auth_scram(const config::UserConfig* user, bool& ok);
+  asio::awaitable<bool> auth_md5(const config::UserConfig* user, bool& ok);
+  asio::awaitable<bool> read_password_message(std::string& body);
+  bool check_database_allowed(const config::UserConfig& user);
+
+  // --- client_relay.cpp ---
+  asio::awaitable<void> client_loop();
+  asio::awaitable<bool> process_frames(size_t forwardable);
+  asio::awaitable<bool> flush_segment(size_t from, size_t to);
+  asio::awaitable<bool> attach_server();
+  asio::awaitable<bool> handle_skipped(const Frame& f);
+  asio::awaitable<void> pump(std::shared_ptr<ServerConn> server);
+  asio::awaitable<bool> relay_server_bytes(ServerConn& server, bool& release);
+  void start_pump();
+  void release_server(bool reusable);
+  asio::awaitable<void> on_server_lost(std::string why);
+  asio::awaitable<void> finish();
+  std::shared_ptr<Pool> pool_for_next_transaction(std::string& error);
+  bool is_transaction_mode() const { return mode_ == AttachMode::per_transaction; }
+
+  Runtime& rt_;
+  asio::any_io_executor ex_;
+  Stream client_;
+  std::string peer_;
+  Runtime::SessionList::iterator registry_it_;
+  bool counted_ = true;  // holds one unit of rt_.clients
+
+  // who
+  std::string user_;
+  std::string database_;
+  Params params_;  // startup parameters besides user/database, sorted (the pool key)
+  std::shared_ptr<const config::Config> cfg_;  // snapshot used for routing; refreshed per transaction
+  ServerCredentials server_creds_;
+  AttachMode mode_ = AttachMode::per_transaction;
+
+  // cancel
+  std::shared_ptr<CancelSlot> cancel_slot_;
+  CancelKey key_;
+  bool key_registered_ = false;
+
+  // relay state (all on ex_, no locks)
+  ByteBuffer cbuf_;
+  ByteBuffer sbuf_;
+  FrameScanner cscan_;
+  std::vector<Frame> frames_;  // reused per read
+  std::shared_ptr<Pool> pool_;
+  const config::Config* pool_cfg_ = nullptr;  // the snapshot pool_ was chosen under
+  std::shared_ptr<ServerConn> server_;
+  std::shared_ptr<Pool> server_pool_;  // where server_ goes back
+  FrameScanner sscan_;
+  bool server_fatal_ = false;       // the server sent FATAL: it is about to close
+  std::string server_fatal_text_;
+  bool terminated_ = false;         // the client sent Terminate
+  uint32_t pending_syncs_ = 0;  // Query/Sync/FunctionCall sent, ReadyForQuery not yet seen
+  bool unsynced_ = false;       // messages sent after the last sync point
+  char tx_status_ = 'I';
+  bool skipping_ = false;       // server lost: drop messages until the next sync point
+  bool skip_error_sent_ = false;
+  bool client_gone_ = false;
+  bool draining_ = false;
+  int pumps_running_ = 0;
+  asio::steady_timer pump_done_;
+};
+
+}  // namespace pgscale::proxy

@@ -1,0 +1,173 @@
+#include "proxy/server.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "config/load.hpp"
+#include "proxy/check.hpp"
+#include "proxy/client_session.hpp"
+
+namespace pgscale::proxy {
+
+namespace {
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+}
+
+Server::Server(std::string config_path, config::Config cfg)
+    : config_path_(std::move(config_path)),
+      rt_(std::make_shared<const config::Config>(std::move(cfg))),
+      acceptor_(control_) {}
+
+Server::~Server() { stop_workers(); }
+
+int Server::run() {
+  auto cfg = rt_.config();
+  std::string tls_error;
+  if (!rt_.load_client_tls(cfg->listen.tls, tls_error)) {
+    spdlog::critical("{}", tls_error);
+    return 2;
+  }
+  error_code ec;
+  auto addr = asio::ip::make_address(cfg->listen.address, ec);
+  if (ec) {
+    spdlog::critical("listen.address {}: {}", cfg->listen.address, ec.message());
+    return 2;
+  }
+  tcp::endpoint ep(addr, cfg->listen.port);
+  acceptor_.open(ep.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(ep, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    spdlog::critical("cannot listen on {}:{}: {}", cfg->listen.address, cfg->listen.port, ec.message());
+    return 1;
+  }
+  unsigned n = cfg->listen.workers ? cfg->listen.workers : std::max(1u, std::thread::hardware_concurrency());
+  for (unsigned i = 0; i < n; ++i) {
+    workers_.push_back(std::make_unique<asio::io_context>());
+    guards_.emplace_back(workers_.back()->get_executor());
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    threads_.emplace_back([ctx = workers_[i].get()] { ctx->run(); });
+  }
+  spdlog::info("pgscale listening on {}:{} with {} workers, pool mode {}, tls {}", cfg->listen.address,
+               cfg->listen.port, n, config::to_string(cfg->pool.mode), config::to_string(cfg->listen.tls.mode));
+  asio::co_spawn(control_, accept_loop(), asio::detached);
+  asio::co_spawn(control_, maintenance_loop(), asio::detached);
+  asio::co_spawn(control_, signal_loop(), [this](std::exception_ptr) { control_.stop(); });
+  control_.run();
+  stop_workers();
+  spdlog::info("pgscale stopped");
+  return 0;
+}
+
+asio::io_context& Server::next_worker() {
+  auto& ctx = *workers_[next_];
+  next_ = (next_ + 1) % workers_.size();
+  return ctx;
+}
+
+asio::awaitable<void> Server::accept_loop() {
+  while (!stopping_) {
+    auto& worker = next_worker();
+    // The socket is created on the worker's io_context: the session never leaves that thread.
+    auto [ec, sock] = co_await acceptor_.async_accept(worker, kTuple);
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) co_return;
+      spdlog::warn("accept failed: {}", ec.message());
+      asio::steady_timer backoff(control_, std::chrono::milliseconds(50));  // e.g. EMFILE
+      co_await backoff.async_wait(kTuple);
+      continue;
+    }
+    rt_.clients.fetch_add(1);
+    auto session = std::make_shared<ClientSession>(rt_, std::move(sock));
+    asio::co_spawn(worker, [session]() { return session->run(); }, asio::detached);
+  }
+}
+
+asio::awaitable<void> Server::signal_loop() {
+  asio::signal_set signals(control_, SIGHUP, SIGTERM, SIGINT);
+  for (int i = 0; i < 1000000; ++i) {
+    auto [ec, sig] = co_await signals.async_wait(kTuple);
+    if (ec) co_return;
+    if (sig == SIGHUP) {
+      reload();
+      continue;
+    }
+    spdlog::info("signal {}: draining", sig);
+    co_await drain();
+    co_return;
+  }
+}
+
+asio::awaitable<void> Server::maintenance_loop() {
+  asio::steady_timer timer(control_);
+  while (!stopping_) {
+    timer.expires_after(std::chrono::seconds(1));
+    co_await timer.async_wait(kTuple);
+    if (!stopping_) rt_.pools().maintain(control_.get_executor());
+  }
+}
+
+void Server::reload() {
+  auto result = config::load_file(config_path_);
+  if (!result.ok()) {
+    spdlog::error("reload of {} failed, keeping the running configuration:\n{}", config_path_,
+                  format_errors(result.errors));
+    return;
+  }
+  auto old = rt_.config();
+  auto cfg = std::make_shared<const config::Config>(std::move(*result.config));
+  if (cfg->listen.address != old->listen.address || cfg->listen.port != old->listen.port ||
+      cfg->listen.workers != old->listen.workers) {
+    spdlog::warn("reload: listen address/port/workers changes need a restart; ignored");
+  }
+  std::string tls_error;
+  if (!rt_.load_client_tls(cfg->listen.tls, tls_error)) {
+    spdlog::error("reload: {}; keeping the running configuration", tls_error);
+    return;
+  }
+  spdlog::set_level(spdlog::level::from_str(cfg->log.level));
+  rt_.set_config(cfg);
+  spdlog::info("reloaded {}: {} users, {} shards", config_path_, cfg->users.size(), cfg->shards.size());
+}
+
+asio::awaitable<void> Server::drain() {
+  stopping_ = true;
+  rt_.draining.store(true);
+  error_code ignored;
+  acceptor_.close(ignored);
+  rt_.for_each_session([](const std::shared_ptr<ClientSession>& s) {
+    asio::post(s->executor(), [s] { s->begin_drain(); });
+  });
+  auto timeout = rt_.config()->pool.drain_timeout;
+  auto until = std::chrono::steady_clock::now() + timeout;
+  asio::steady_timer timer(control_);
+  // Sessions leave once their transaction is over (begin_drain / release_server).
+  while (rt_.session_count() > 0 && std::chrono::steady_clock::now() < until) {
+    timer.expires_after(std::chrono::milliseconds(50));
+    co_await timer.async_wait(kTuple);
+  }
+  size_t left = rt_.session_count();
+  if (left > 0) spdlog::warn("drain timeout ({} ms): closing {} sessions", timeout.count(), left);
+  else spdlog::info("drain complete");
+}
+
+void Server::stop_workers() {
+  guards_.clear();
+  for (auto& w : workers_) w->stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  rt_.pools().close_all();  // before the io_contexts their sockets belong to go away
+}
+
+}  // namespace pgscale::proxy

@@ -1,0 +1,271 @@
+#include "proxy/server_conn.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "protocol/auth.hpp"
+#include "protocol/frame.hpp"
+#include "protocol/startup.hpp"
+#include "protocol/wire.hpp"
+#include "proxy/server_auth.hpp"
+
+namespace pgscale::proxy {
+
+namespace {
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+constexpr uint32_t kMaxStartupReply = 1u << 20;  // a server's auth/startup message is tiny
+}  // namespace
+
+ServerConn::ServerConn(tcp::socket socket, std::string node_name, std::string host, uint16_t port)
+    : stream_(std::move(socket)),
+      node_name_(std::move(node_name)),
+      host_(std::move(host)),
+      port_(port),
+      created_(Clock::now()),
+      last_used_(created_) {
+  home_ = stream_.socket().get_executor();
+}
+
+std::string ServerConn::describe() const {
+  return fmt::format("node {} ({}:{}) pid {}", node_name_, host_, port_, key_.process_id);
+}
+
+asio::awaitable<std::shared_ptr<ServerConn>> ServerConn::connect(asio::any_io_executor ex,
+                                                                 const ServerSpec& spec,
+                                                                 const ServerCredentials& creds,
+                                                                 asio::ssl::context& tls_ctx,
+                                                                 ConnectError& err) {
+  tcp::resolver resolver(ex);
+  auto [rec, results] = co_await resolver.async_resolve(spec.host, std::to_string(spec.port), kTuple);
+  if (rec) {
+    err.message = fmt::format("cannot resolve {}: {}", spec.host, rec.message());
+    co_return nullptr;
+  }
+  auto conn = std::make_shared<ServerConn>(tcp::socket(ex), spec.node_name, spec.host, spec.port);
+  // One deadline for the whole setup: TCP, TLS, authentication and the first ReadyForQuery.
+  Deadline deadline(ex);
+  deadline.arm(spec.connect_timeout, [c = conn.get()] { c->stream_.close(); });
+  auto [cec, ep] = co_await asio::async_connect(conn->stream_.socket(), results, kTuple);
+  bool ok = !cec;
+  if (!ok) err.message = fmt::format("cannot connect to {}:{}: {}", spec.host, spec.port, cec.message());
+  error_code ignored;
+  if (ok) conn->stream_.socket().set_option(tcp::no_delay(true), ignored);
+  if (ok) ok = co_await conn->negotiate_tls(spec.tls, tls_ctx, err);
+  if (ok) {
+    protocol::StartupMessage sm;
+    sm.params.push_back({"user", spec.user});
+    sm.params.push_back({"database", spec.database});
+    for (const auto& [k, v] : spec.params) sm.params.push_back({k, v});
+    std::string pkt;
+    protocol::encode_startup_message(pkt, sm);
+    ok = co_await conn->send(pkt, err);
+  }
+  if (ok) ok = co_await conn->authenticate(spec, creds, err);
+  if (ok) ok = co_await conn->read_until_ready(err);
+  if (deadline.expired()) {
+    err.message = fmt::format("timeout connecting to {}:{} (connect_timeout {} ms)", spec.host,
+                              spec.port, spec.connect_timeout.count());
+    err.server_error.clear();
+  }
+  deadline.disarm();
+  if (!ok || deadline.expired()) co_return nullptr;
+  co_return conn;
+}
+
+asio::awaitable<bool> ServerConn::negotiate_tls(config::ServerTlsMode mode, asio::ssl::context& ctx,
+                                                ConnectError& err) {
+  if (mode == config::ServerTlsMode::disable) co_return true;
+  std::string req;
+  protocol::encode_ssl_request(req);
+  if (!co_await send(req, err)) co_return false;
+  char answer = 0;
+  error_code ec;
+  co_await stream_.read_exact(asio::buffer(&answer, 1), ec);
+  if (ec) {
+    err.message = "server closed the connection during SSLRequest: " + ec.message();
+    co_return false;
+  }
+  if (answer == 'N') {
+    if (mode == config::ServerTlsMode::require) {
+      err.message = "server does not support TLS but pool.server_tls is require";
+      co_return false;
+    }
+    co_return true;
+  }
+  if (answer != 'S') {
+    err.message = "unexpected answer to SSLRequest";
+    co_return false;
+  }
+  co_await stream_.start_tls(ctx, asio::ssl::stream_base::client, ec);
+  if (ec) {
+    err.message = "TLS handshake with server failed: " + ec.message();
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> ServerConn::authenticate(const ServerSpec& spec, const ServerCredentials& creds,
+                                               ConnectError& err) {
+  std::optional<ScramClient> scram;
+  // Bounded: trust is 1 message, md5/cleartext 2, SCRAM 4.
+  for (int step = 0; step < 8; ++step) {
+    char tag = 0;
+    std::string body;
+    if (!co_await read_message(tag, body, err)) co_return false;
+    if (tag != protocol::btag::authentication) {
+      err.message = fmt::format("unexpected message '{}' during authentication", tag);
+      co_return false;
+    }
+    protocol::Authentication auth;
+    if (protocol::decode(body, auth) != protocol::Errc::ok) {
+      err.message = "malformed authentication request from server";
+      co_return false;
+    }
+    std::string reply;
+    switch (auth.code) {
+      case protocol::AuthCode::ok:
+        co_return true;
+      case protocol::AuthCode::cleartext_password:
+        if (creds.password.empty() || is_md5_hash(creds.password)) {
+          err.message = "server asks for a cleartext password; set server_password for user " + spec.user;
+          co_return false;
+        }
+        protocol::encode(reply, protocol::PasswordMessage{creds.password});
+        break;
+      case protocol::AuthCode::md5_password: {
+        if (creds.password.empty()) {
+          err.message = "server asks for md5; set server_password (or a plaintext/md5 password) for user " + spec.user;
+          co_return false;
+        }
+        std::string pw = md5_client_response(spec.user, creds.password, auth.md5_salt);
+        protocol::encode(reply, protocol::PasswordMessage{pw});
+        break;
+      }
+      case protocol::AuthCode::sasl: {
+        bool has_scram = false;
+        for (auto m : auth.mechanisms) has_scram = has_scram || m == protocol::kScramSha256;
+        if (!has_scram) {
+          err.message = "server offers no SASL mechanism pgscale speaks (SCRAM-SHA-256)";
+          co_return false;
+        }
+        scram.emplace(creds);
+        if (!scram->usable()) {
+          err.message = "server asks for SCRAM; no password or pass-through key for user " + spec.user;
+          co_return false;
+        }
+        protocol::encode(reply, protocol::SaslInitialResponse{protocol::kScramSha256, true,
+                                                              scram->client_first()});
+        break;
+      }
+      case protocol::AuthCode::sasl_continue: {
+        std::string final_msg;
+        if (!scram || !scram->client_final(auth.data, final_msg, err.message)) {
+          if (err.message.empty()) err.message = "unexpected SASLContinue";
+          co_return false;
+        }
+        protocol::encode(reply, protocol::SaslResponse{final_msg});
+        break;
+      }
+      case protocol::AuthCode::sasl_final:
+        if (!scram || !scram->verify_server_final(auth.data)) {
+          err.message = "server's SCRAM signature did not verify";
+          co_return false;
+        }
+        continue;  // AuthenticationOk follows
+      default:
+        err.message = "server asks for an authentication method pgscale does not support";
+        co_return false;
+    }
+    if (!co_await send(reply, err)) co_return false;
+  }
+  err.message = "authentication did not finish";
+  co_return false;
+}
+
+asio::awaitable<bool> ServerConn::read_until_ready(ConnectError& err) {
+  for (int i = 0; i < 1000; ++i) {  // PostgreSQL sends ~15 ParameterStatus; bound anyway
+    char tag = 0;
+    std::string body;
+    if (!co_await read_message(tag, body, err)) co_return false;
+    if (tag == protocol::btag::parameter_status) {
+      protocol::ParameterStatus ps;
+      if (protocol::decode(body, ps) == protocol::Errc::ok) {
+        params_.emplace_back(std::string(ps.name), std::string(ps.value));
+      }
+    } else if (tag == protocol::btag::backend_key_data) {
+      protocol::BackendKeyData k;
+      if (protocol::decode(body, k) == protocol::Errc::ok) key_ = {k.process_id, k.secret_key};
+    } else if (tag == protocol::btag::ready_for_query) {
+      co_return true;
+    }
+    // NoticeResponse and anything else of the startup phase: nothing to keep.
+  }
+  err.message = "server sent too many startup messages";
+  co_return false;
+}
+
+asio::awaitable<bool> ServerConn::read_message(char& tag, std::string& body, ConnectError& err) {
+  char header[5];
+  error_code ec;
+  co_await stream_.read_exact(asio::buffer(header, 5), ec);
+  if (ec) {
+    err.message = "server closed the connection: " + ec.message();
+    co_return false;
+  }
+  tag = header[0];
+  protocol::Reader r(std::string_view(header + 1, 4));
+  uint32_t len = r.u32();
+  if (len < 4 || len > kMaxStartupReply) {
+    err.message = "malformed message from server";
+    co_return false;
+  }
+  body.resize(len - 4);
+  if (!body.empty()) co_await stream_.read_exact(asio::buffer(body), ec);
+  if (ec) {
+    err.message = "server closed the connection: " + ec.message();
+    co_return false;
+  }
+  if (tag == protocol::btag::error_response) {
+    err.server_error.assign(header, 5);
+    err.server_error += body;
+    err.message = "server refused the connection: " + server_error_text(body);
+    co_return false;
+  }
+  co_return true;
+}
+
+asio::awaitable<bool> ServerConn::send(std::string_view bytes, ConnectError& err) {
+  error_code ec;
+  co_await stream_.write_all(bytes, ec);
+  if (ec) err.message = "write to server failed: " + ec.message();
+  co_return !ec;
+}
+
+asio::awaitable<bool> ServerConn::reset(std::string_view sql, std::chrono::milliseconds timeout) {
+  std::string q;
+  size_t at = protocol::begin_message(q, 'Q');
+  protocol::put_cstring(q, sql);
+  protocol::end_message(q, at);
+  Deadline deadline(stream_.socket().get_executor());
+  deadline.arm(timeout, [this] { stream_.cancel(); });
+  ConnectError err;
+  bool ok = co_await send(q, err);
+  bool clean = true;
+  for (int i = 0; ok && i < 10000; ++i) {
+    char tag = 0;
+    std::string body;
+    ok = co_await read_message(tag, body, err);
+    if (!ok) clean = false;  // an ErrorResponse also ends up here
+    if (ok && tag == protocol::btag::ready_for_query) {
+      deadline.disarm();
+      co_return clean && body.size() == 1 && body[0] == 'I';
+    }
+  }
+  deadline.disarm();
+  co_return false;
+}
+
+}  // namespace pgscale::proxy

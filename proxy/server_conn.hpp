@@ -1,0 +1,106 @@
+#pragma once
+// One connection from pgscale to a PostgreSQL node: TCP (+ optional TLS), StartupMessage,
+// authentication as the client's user, then the ParameterStatus set and BackendKeyData the
+// server sent (kept for greeting clients and for forwarding cancels).
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ssl/context.hpp>
+
+#include "config/config.hpp"
+#include "proxy/cancel.hpp"
+#include "proxy/session.hpp"
+#include "proxy/stream.hpp"
+
+namespace pgscale::proxy {
+
+using Params = std::vector<std::pair<std::string, std::string>>;
+
+// SCRAM pass-through material: the client proved it knows ClientKey for this verifier, so pgscale
+// can answer the server's SCRAM challenge without the password (same salt and iteration count).
+struct ScramPassThrough {
+  std::array<uint8_t, 32> client_key{};
+  std::array<uint8_t, 32> server_key{};
+  std::string salt;  // raw bytes
+  uint32_t iterations = 0;
+};
+
+struct ServerCredentials {
+  std::string password;  // plaintext, or "md5<hex>" (only usable for md5 auth); may be empty
+  std::optional<ScramPassThrough> scram;
+};
+
+struct ServerSpec {
+  std::string node_name;
+  std::string host;
+  uint16_t port = 5432;
+  std::string user;
+  std::string database;
+  Params params;  // startup parameters besides user/database
+  config::ServerTlsMode tls = config::ServerTlsMode::disable;
+  std::chrono::milliseconds connect_timeout{5000};
+};
+
+// Why a connect failed. When the server itself refused (bad database, auth), `server_error`
+// holds its raw ErrorResponse frame so the client sees PostgreSQL's own words and SQLSTATE.
+struct ConnectError {
+  std::string message;
+  std::string server_error;
+};
+
+class ServerConn {
+ public:
+  ServerConn(tcp::socket socket, std::string node_name, std::string host, uint16_t port);
+
+  static asio::awaitable<std::shared_ptr<ServerConn>> connect(asio::any_io_executor ex,
+                                                              const ServerSpec& spec,
+                                                              const ServerCredentials& creds,
+                                                              asio::ssl::context& tls_ctx,
+                                                              ConnectError& err);
+
+  Stream& stream() noexcept { return stream_; }
+  const Params& parameters() const noexcept { return params_; }
+  CancelKey backend_key() const noexcept { return key_; }
+  CancelTarget cancel_target() const { return {host_, port_, key_}; }
+  const std::string& node_name() const noexcept { return node_name_; }
+  std::string describe() const;  // "node s0-primary (127.0.0.1:5432) pid 1234" for logs
+
+  // Runs `sql` (pool.reset_query) on an idle connection; true when it completed with
+  // ReadyForQuery 'I' and no error, i.e. the connection may be reused.
+  asio::awaitable<bool> reset(std::string_view sql, std::chrono::milliseconds timeout);
+
+  Clock::time_point created() const noexcept { return created_; }
+  Clock::time_point last_used() const noexcept { return last_used_; }
+  void touch() noexcept { last_used_ = Clock::now(); }
+  // The worker whose io_context this socket is registered with (checkout prefers the same).
+  asio::any_io_executor home() const { return home_; }
+
+ private:
+  asio::awaitable<bool> negotiate_tls(config::ServerTlsMode mode, asio::ssl::context& ctx, ConnectError& err);
+  asio::awaitable<bool> authenticate(const ServerSpec& spec, const ServerCredentials& creds,
+                                     ConnectError& err);
+  asio::awaitable<bool> read_until_ready(ConnectError& err);
+  // Reads one whole message (startup phase only; the relay path never uses this).
+  asio::awaitable<bool> read_message(char& tag, std::string& body, ConnectError& err);
+  asio::awaitable<bool> send(std::string_view bytes, ConnectError& err);
+
+  Stream stream_;
+  std::string node_name_;
+  std::string host_;
+  uint16_t port_;
+  Params params_;
+  CancelKey key_;
+  Clock::time_point created_;
+  Clock::time_point last_used_;
+  asio::any_io_executor home_;
+};
+
+}  // namespace pgscale::proxy

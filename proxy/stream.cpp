@@ -1,0 +1,103 @@
+#include "proxy/stream.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+
+namespace pgscale::proxy {
+
+namespace {
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+}
+
+Stream::Stream(tcp::socket socket) : socket_(std::move(socket)) {
+  error_code ignored;
+  // Small request/response messages: never let Nagle delay a ReadyForQuery.
+  socket_.set_option(tcp::no_delay(true), ignored);
+}
+
+Stream::~Stream() = default;
+
+asio::awaitable<size_t> Stream::read_some(asio::mutable_buffer buf, error_code& ec) {
+  size_t n = 0;
+  if (tls_) {
+    std::tie(ec, n) = co_await tls_->async_read_some(buf, kTuple);
+  } else {
+    std::tie(ec, n) = co_await socket_.async_read_some(buf, kTuple);
+  }
+  co_return n;
+}
+
+asio::awaitable<void> Stream::read_exact(asio::mutable_buffer buf, error_code& ec) {
+  if (tls_) {
+    std::tie(ec, std::ignore) = co_await asio::async_read(*tls_, buf, kTuple);
+  } else {
+    std::tie(ec, std::ignore) = co_await asio::async_read(socket_, buf, kTuple);
+  }
+}
+
+asio::awaitable<void> Stream::write_all(std::string_view bytes, error_code& ec) {
+  auto buf = asio::buffer(bytes.data(), bytes.size());
+  if (tls_) {
+    std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, buf, kTuple);
+  } else {
+    std::tie(ec, std::ignore) = co_await asio::async_write(socket_, buf, kTuple);
+  }
+}
+
+asio::awaitable<void> Stream::start_tls(asio::ssl::context& ctx,
+                                        asio::ssl::stream_base::handshake_type type,
+                                        error_code& ec) {
+  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
+  std::tie(ec) = co_await tls_->async_handshake(type, kTuple);
+}
+
+void Stream::cancel() noexcept {
+  error_code ignored;
+  socket_.cancel(ignored);
+}
+
+void Stream::close() noexcept {
+  error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
+}
+
+std::string Stream::peer() const {
+  error_code ec;
+  auto ep = socket_.remote_endpoint(ec);
+  if (ec) return "?";
+  return ep.address().to_string() + ":" + std::to_string(ep.port());
+}
+
+Deadline::Deadline(const asio::any_io_executor& ex) : state_(std::make_shared<State>(ex)) {}
+
+Deadline::~Deadline() { disarm(); }
+
+void Deadline::arm(std::chrono::milliseconds d, std::function<void()> on_expire) {
+  state_->armed = true;
+  state_->expired = false;
+  uint64_t gen = ++state_->generation;
+  state_->on_expire = std::move(on_expire);
+  state_->timer.expires_after(d);
+  // The handler keeps the state alive, and checks `armed`, so a disarm() that races with an
+  // already-queued expiry does nothing.
+  state_->timer.async_wait([s = state_, gen](error_code ec) {
+    if (ec || !s->armed || s->generation != gen) return;
+    s->armed = false;
+    s->expired = true;
+    if (s->on_expire) s->on_expire();
+  });
+}
+
+void Deadline::disarm() noexcept {
+  if (!state_) return;
+  state_->armed = false;
+  state_->on_expire = nullptr;
+  state_->timer.cancel();
+}
+
+bool Deadline::expired() const noexcept { return state_->expired; }
+
+}  // namespace pgscale::proxy

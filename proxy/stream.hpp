@@ -1,0 +1,75 @@
+#pragma once
+// A byte stream that is a plain TCP socket or TLS over it, decided after the socket exists
+// (SSLRequest on either side). Coroutine-friendly: every operation returns an error_code instead
+// of throwing, because EOF and resets are expected outcomes on a proxy.
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string_view>
+
+namespace pgscale::proxy {
+
+namespace asio = boost::asio;
+using boost::system::error_code;
+using tcp = asio::ip::tcp;
+
+class Stream {
+ public:
+  explicit Stream(tcp::socket socket);
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  ~Stream();
+
+  // Reads what is available (at least one byte) into `buf`; n = 0 with ec on EOF/error.
+  asio::awaitable<size_t> read_some(asio::mutable_buffer buf, error_code& ec);
+  // Reads exactly buf.size() bytes.
+  asio::awaitable<void> read_exact(asio::mutable_buffer buf, error_code& ec);
+  asio::awaitable<void> write_all(std::string_view bytes, error_code& ec);
+  // TLS handshake as server or client; afterwards every read/write goes through TLS.
+  asio::awaitable<void> start_tls(asio::ssl::context& ctx, asio::ssl::stream_base::handshake_type t,
+                                  error_code& ec);
+  bool is_tls() const noexcept { return tls_ != nullptr; }
+  // Cancels pending operations (timeouts, drain). Safe to call while a read is pending.
+  void cancel() noexcept;
+  void close() noexcept;
+  bool is_open() const noexcept { return socket_.is_open(); }
+  tcp::socket& socket() noexcept { return socket_; }
+  std::string peer() const;  // "addr:port" for logs
+
+ private:
+  tcp::socket socket_;
+  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+};
+
+// A one-shot timeout: arm() starts it, on expiry it runs the callback (usually Stream::cancel),
+// disarm() (or destruction) makes a pending expiry harmless. Lives on the caller's executor.
+class Deadline {
+ public:
+  explicit Deadline(const asio::any_io_executor& ex);
+  ~Deadline();
+  Deadline(const Deadline&) = delete;
+  Deadline& operator=(const Deadline&) = delete;
+  void arm(std::chrono::milliseconds d, std::function<void()> on_expire);
+  void disarm() noexcept;
+  bool expired() const noexcept;
+
+ private:
+  struct State {
+    asio::steady_timer timer;
+    std::function<void()> on_expire;
+    bool armed = false;
+    bool expired = false;
+    uint64_t generation = 0;  // a queued expiry of an earlier arm() must not fire this one
+    explicit State(const asio::any_io_executor& ex) : timer(ex) {}
+  };
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace pgscale::proxy
