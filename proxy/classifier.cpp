@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
+#include <vector>
 
 #include "proxy/classifier_analysis.hpp"
 #include "proxy/classifier_normalize.hpp"
@@ -26,6 +28,99 @@ constexpr std::array<std::string_view, static_cast<std::size_t>(Reason::count_)>
 bool is_soft(Reason r) {
   return r == Reason::volatile_fn || r == Reason::unknown_fn || r == Reason::procedural ||
          r == Reason::execute_prepared;
+}
+
+// protobuf-c's unpack (and the walk) recurse once per nesting level, so a hostile statement such
+// as `SELECT 1+1+...+1` (left-deep, one level per operator) would overflow a worker's stack.
+// Before unpacking, measure the nesting depth of the serialized tree iteratively, guided by the
+// descriptors (a length-delimited field is a nested message only if its descriptor says so).
+constexpr std::size_t kMaxTreeDepth = 2000;
+
+bool read_varint(const std::uint8_t*& p, const std::uint8_t* end, std::uint64_t& v) {
+  v = 0;
+  for (int shift = 0; shift < 64 && p < end; shift += 7) {
+    const std::uint8_t b = *p++;
+    v |= static_cast<std::uint64_t>(b & 0x7f) << shift;
+    if (!(b & 0x80)) return true;
+  }
+  return false;
+}
+
+// True when the tree is well-formed and at most kMaxTreeDepth messages deep.
+bool tree_depth_ok(const std::uint8_t* data, std::size_t len) {
+  struct Frame {
+    const std::uint8_t* end;
+    const ProtobufCMessageDescriptor* desc;
+  };
+  std::vector<Frame> stack;
+  stack.push_back({data + len, &pg_query__parse_result__descriptor});
+  const std::uint8_t* p = data;
+  while (!stack.empty()) {
+    if (p >= stack.back().end) {
+      if (p > stack.back().end) return false;
+      stack.pop_back();
+      continue;
+    }
+    const std::uint8_t* end = stack.back().end;
+    std::uint64_t tag = 0, n = 0;
+    if (!read_varint(p, end, tag)) return false;
+    switch (tag & 7) {
+      case 0: if (!read_varint(p, end, n)) return false; break;
+      case 1: p += 8; break;
+      case 5: p += 4; break;
+      case 2: {
+        if (!read_varint(p, end, n) || n > static_cast<std::uint64_t>(end - p)) return false;
+        const ProtobufCFieldDescriptor* f =
+            protobuf_c_message_descriptor_get_field(stack.back().desc, static_cast<unsigned>(tag >> 3));
+        if (f && f->type == PROTOBUF_C_TYPE_MESSAGE) {
+          if (stack.size() >= kMaxTreeDepth) return false;
+          stack.push_back({p + n, static_cast<const ProtobufCMessageDescriptor*>(f->descriptor)});
+        } else {
+          p += n;
+        }
+        break;
+      }
+      default: return false;
+    }
+  }
+  return true;
+}
+
+// `SET pgscale.route = primary` does not parse (PRIMARY is a reserved word in PostgreSQL's
+// grammar), so the directive is also recognised textually when it is the whole string.
+std::optional<RouteDirective> match_route_directive(std::string_view sql) {
+  std::size_t i = 0;
+  auto skip_ws = [&] {
+    while (i < sql.size() && std::isspace(static_cast<unsigned char>(sql[i]))) ++i;
+  };
+  auto word = [&](std::string_view w) {
+    skip_ws();
+    if (sql.size() - i < w.size()) return false;
+    for (std::size_t k = 0; k < w.size(); ++k) {
+      if (std::tolower(static_cast<unsigned char>(sql[i + k])) != w[k]) return false;
+    }
+    const std::size_t after = i + w.size();
+    if (after < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[after])) || sql[after] == '_') &&
+        std::isalnum(static_cast<unsigned char>(w.back()))) {
+      return false;
+    }
+    i = after;
+    return true;
+  };
+  if (!word("set")) return std::nullopt;
+  word("session");
+  if (!word("pgscale.route") || !(word("=") || word("to"))) return std::nullopt;
+  skip_ws();
+  const bool quoted = i < sql.size() && sql[i] == '\'';
+  if (quoted) ++i;
+  std::optional<RouteDirective> d;
+  if (word("primary")) d = RouteDirective::primary;
+  else if (word("replica")) d = RouteDirective::replica;
+  else if (word("auto") || word("default")) d = RouteDirective::auto_;
+  if (!d || (quoted && !word("'"))) return std::nullopt;
+  word(";");
+  skip_ws();
+  return i == sql.size() ? d : std::nullopt;
 }
 
 struct ParseTree {
@@ -70,7 +165,21 @@ Classification classify_with_hint(std::string_view sql, const ClassifierContext&
   ParseTree pt;
   pt.raw = pg_query_parse_protobuf(text.c_str());
   if (pt.raw.error) {
+    if (auto d = match_route_directive(sql)) {
+      out.route = RouteClass::replica_safe;
+      out.reasons.add(Reason::route_directive);
+      out.route_directive = d;
+      out.directive_only = true;
+      out.statement_count = 1;
+      out.cacheable = false;
+      return out;
+    }
     fail(out, pt.raw.error->message ? pt.raw.error->message : "syntax error");
+    return out;
+  }
+  const auto* bytes = reinterpret_cast<const std::uint8_t*>(pt.raw.parse_tree.data);
+  if (!tree_depth_ok(bytes, pt.raw.parse_tree.len)) {
+    fail(out, "statement too deeply nested to classify");
     return out;
   }
   pt.tree = pg_query__parse_result__unpack(nullptr, pt.raw.parse_tree.len,
@@ -89,6 +198,7 @@ Classification classify_with_hint(std::string_view sql, const ClassifierContext&
     detail::analyze_statement(rs->stmt, a);
     ++out.statement_count;
   }
+  if (a.pending_rw_begin) a.primary(Reason::transaction_control);
   out.directive_only = out.statement_count > 0 && a.directives == out.statement_count;
   if (!out.unknown_functions.empty()) out.cacheable = false;  // may be known after a refresh
   decide_route(out, a, hint);

@@ -19,6 +19,7 @@ struct Analysis {
   bool hard_primary = false;   // a reason no hint can override (a replica would fail or diverge)
   bool soft_primary = false;   // volatile/unknown functions, DO/CALL, EXECUTE: a replica hint wins
   bool too_deep = false;
+  bool pending_rw_begin = false;  // BEGIN without READ ONLY seen (see transaction())
   int directives = 0;          // SET/RESET pgscale.route statements seen
 
   // Reasons that force the primary; `soft` ones may be overridden by a replica hint.

@@ -72,8 +72,20 @@ void transaction(const PgQuery__TransactionStmt* s, Analysis& a) {
   t.name = s->savepoint_name && *s->savepoint_name ? str(s->savepoint_name) : str(s->gid);
   if (s->gid && *s->gid) a.out.cacheable = false;  // the gid is a literal
   a.out.reasons.add(Reason::transaction_control);
-  // A transaction that is not declared READ ONLY may write: it belongs on the primary.
-  if (!(t.kind == TxnEffectKind::begin && t.read_only == true)) a.primary(Reason::transaction_control);
+  switch (t.kind) {
+    case TxnEffectKind::begin:
+      // A transaction not declared READ ONLY may write: the primary, unless a SET TRANSACTION
+      // READ ONLY follows in the same string (decided after the last statement).
+      a.pending_rw_begin = t.read_only != true;
+      break;
+    case TxnEffectKind::prepare_transaction:
+    case TxnEffectKind::commit_prepared:
+    case TxnEffectKind::rollback_prepared:
+      a.primary(Reason::transaction_control);  // two-phase commit state lives on the primary
+      break;
+    default:
+      break;  // COMMIT/ROLLBACK/SAVEPOINT...: go wherever the transaction runs (the router's call)
+  }
   a.out.txn.push_back(std::move(t));
 }
 
@@ -119,7 +131,8 @@ void variable_set(const PgQuery__VariableSetStmt* s, Analysis& a) {
       TxnEffect t{TxnEffectKind::set_transaction, std::nullopt, {}, false, {}};
       read_txn_options(s->args, s->n_args, t);
       a.out.reasons.add(Reason::transaction_control);
-      if (t.read_only != true) a.primary(Reason::transaction_control);
+      if (t.read_only == true) a.pending_rw_begin = false;
+      if (t.read_only == false) a.primary(Reason::transaction_control);
       a.out.txn.push_back(std::move(t));
       return;
     }
@@ -284,9 +297,6 @@ void analyze_statement(const PgQuery__Node* stmt, Analysis& a) {
       return;
     case PG_QUERY__NODE__NODE_CREATE_STMT:
       a.primary(Reason::ddl);
-      if (stmt->create_stmt->relation && str(stmt->create_stmt->relation->relpersistence) == "t") {
-        a.add_effect(effect(SessionEffectKind::create_temp_table, str(stmt->create_stmt->relation->relname)));
-      }
       break;
     case PG_QUERY__NODE__NODE_VACUUM_STMT:
     case PG_QUERY__NODE__NODE_CLUSTER_STMT:

@@ -63,15 +63,17 @@ class Walker {
     if (d == &pg_query__func_call__descriptor) {
       func_call(reinterpret_cast<const PgQuery__FuncCall*>(m));
     } else if (d == &pg_query__range_var__descriptor) {
-      a_.add_relation(reinterpret_cast<const PgQuery__RangeVar*>(m));
+      auto* rv = reinterpret_cast<const PgQuery__RangeVar*>(m);
+      a_.add_relation(rv);
+      // Only relations being created carry 't' (CREATE TEMP TABLE/VIEW/SEQUENCE, SELECT INTO
+      // TEMP, CREATE TEMP TABLE AS): session-local objects that pin the client to its server.
+      if (sv(rv->relpersistence) == "t") {
+        a_.add_effect(effect(SessionEffectKind::create_temp_table, std::string(sv(rv->relname))));
+      }
     } else if (d == &pg_query__locking_clause__descriptor) {
       a_.primary(Reason::locking_clause);
     } else if (d == &pg_query__into_clause__descriptor) {
       a_.primary(Reason::select_into);
-      auto* into = reinterpret_cast<const PgQuery__IntoClause*>(m);
-      if (into->rel && sv(into->rel->relpersistence) == "t") {
-        a_.add_effect(effect(SessionEffectKind::create_temp_table, std::string(sv(into->rel->relname))));
-      }
     } else if (m != root_ && (d == &pg_query__insert_stmt__descriptor ||
                               d == &pg_query__update_stmt__descriptor ||
                               d == &pg_query__delete_stmt__descriptor ||
