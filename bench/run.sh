@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then MODE=quick; SCALE=2; DURATION=5; REPS=1; IDLE_N=1000
-else MODE=full; SCALE=10; DURATION=10; REPS=3; IDLE_N=10000; fi
+else MODE=full; SCALE=10; DURATION=8; REPS=3; IDLE_N=10000; fi  # ~39 min on 2 cores
 SCALE=${BENCH_SCALE:-$SCALE}
 DURATION=${BENCH_DURATION:-$DURATION}
 REPS=${BENCH_REPS:-$REPS}

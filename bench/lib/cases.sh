@@ -5,7 +5,7 @@
 
 declare -ga CASE_IDS=()
 declare -gA CASE_TITLE=() CASE_ARGS=() CASE_CLIENTS=() CASE_TLS=() CASE_TARGETS=()
-RUN_OVERHEAD_S=3   # per pgbench run: connect, log aggregation, slot checks (measured ~1-3 s)
+RUN_OVERHEAD_S=2   # per pgbench run: start, log aggregation, slot checks (measured ~1.5 s)
 
 add_case() { # ID CLIENTS TLS(0|1) "TARGETS" "PGBENCH ARGS" TITLE
   [[ $1 =~ ${BENCH_CASES:-.} ]] || return 0
@@ -24,7 +24,7 @@ define_cases() {
     for c in 1 32 200; do
       t=$base
       [ "$m" = simple ] && [ "$c" != 1 ] && t=$split
-      add_case "select-$m-c$c" "$c" 0 "$t" "-S -M $m" "pgbench -S -M $m, $c clients"
+      add_case "select-$m-c$c" "$c" 0 "$t" "-S -M $m" "pgbench -S -M $m, $c client$([ "$c" = 1 ] || echo s)"
     done
   done
   add_case tpcb-c32 32 0 "$split" "" "pgbench default TPC-B-like script, 32 clients"
@@ -40,7 +40,7 @@ define_cases() {
 # backend connections expired, logs in to every node): it gets more.
 connect_allowance() { # CASE TARGET
   if [[ ${CASE_ARGS[$1]} == *-C* ]]; then echo 0
-  elif [[ ${2:-} == pgpool* ]]; then echo $((2 + CASE_CLIENTS[$1] / 8))
+  elif [[ ${2:-} == pgpool* ]]; then echo $((2 + CASE_CLIENTS[$1] / 16))
   else echo $((1 + CASE_CLIENTS[$1] / 40)); fi
 }
 
@@ -53,9 +53,9 @@ budget_text() {
       secs=$((secs + REPS * (DURATION + $(connect_allowance "$id" "$t") + RUN_OVERHEAD_S)))
     done
   done
-  secs=$((secs + 90 + 2 * (20 + IDLE_N / 50) + 60))
+  secs=$((secs + 90 + 2 * (20 + IDLE_N / 100) + 60))
   echo "$runs pgbench runs of ${DURATION}s (+ connect allowance + ~${RUN_OVERHEAD_S}s overhead each)," \
-    "~1.5 min setup, ~$(((2 * (20 + IDLE_N / 50) + 60) / 60)) min idle clients = ~$((secs / 60)) min" \
+    "~1.5 min setup, ~$(((2 * (20 + IDLE_N / 100) + 60) / 60)) min idle clients = ~$((secs / 60)) min" \
     "(less while pgscale is not available)"
 }
 

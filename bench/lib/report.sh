@@ -68,11 +68,13 @@ report_settings() {
 - cluster: $CLUSTER_KIND; max_connections $MAX_CONN; everything on 127.0.0.1 over TCP, SCRAM-SHA-256
   client authentication everywhere; pgbench -j 2 (-j 1 for one client), per-transaction logs for p50/p99.
   pgbench's -T clock includes opening the clients' connections while its tps excludes that time, so
-  runs without -C get -T ${DURATION} + (1 + clients/40) s, Pgpool-II ${DURATION} + (2 + clients/8) s (its
+  runs without -C get -T ${DURATION} + (1 + clients/40) s, Pgpool-II ${DURATION} + (2 + clients/16) s (its
   children log in slowly), and a run that processed nothing within that is retried once with more
   time; "initial connect ms" is pgbench's figure.
 - PgBouncer: pool_mode=transaction, default_pool_size=$POOL_SIZE, max_client_conn=11000, auth_file with
-  the app user's SCRAM verifier, client TLS allowed, no TLS to the server.
+  the app user's SCRAM verifier, client TLS allowed, no TLS to the server. PgBouncer before 1.21 does
+  not track protocol-level prepared statements in transaction mode, so \`-M prepared\` with more clients
+  than one fails there ("prepared statement ... already exists / does not exist"): that is expected.
 - Pgpool-II: streaming_replication mode, load_balance_mode=on with reads to the replicas (weight 0 on
   the primary), num_init_children=$PGPOOL_CHILDREN, max_pool=1, no watchdog, health check every 5 s.
   The TLS case uses a second Pgpool-II instance with ssl=on (Pgpool-II's ssl also encrypts its
