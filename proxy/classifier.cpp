@@ -153,9 +153,18 @@ void decide_route(Classification& out, const detail::Analysis& a, std::optional<
   }
 }
 
+// libpg_query itself recurses per tree level when it serializes the tree; a statement that could
+// nest deeper than this is not parsed at all (the primary runs it, or reports PostgreSQL's error).
+constexpr std::size_t kMaxNestingTokens = 4000;
+
 Classification classify_with_hint(std::string_view sql, const ClassifierContext& ctx,
-                                  std::optional<Hint> hint) {
+                                  const NormalizeResult& nr) {
+  const std::optional<Hint> hint = nr.hint;
   Classification out;
+  if (nr.nesting_tokens > kMaxNestingTokens) {
+    fail(out, "statement too complex to classify");
+    return out;
+  }
   if (sql.find('\0') != std::string_view::npos) {
     fail(out, "statement text contains a NUL byte");
     return out;
@@ -269,7 +278,7 @@ void Analysis::add_effect(SessionEffect e) {
 Classification classify(std::string_view sql, const ClassifierContext& ctx) {
   thread_local std::string key;
   const NormalizeResult nr = normalize(sql, key);
-  return classify_with_hint(sql, ctx, nr.hint);
+  return classify_with_hint(sql, ctx, nr);
 }
 
 Classifier::Classifier(ClassifierContext ctx, std::size_t cache_size)
@@ -292,7 +301,7 @@ std::shared_ptr<const Classification> Classifier::classify(std::string_view sql)
   // Epoch before context: an entry computed with an old context is tagged with an old epoch.
   const std::uint64_t epoch = cache_->epoch();
   const auto ctx = ctx_.load();
-  auto result = std::make_shared<const Classification>(classify_with_hint(sql, *ctx, nr.hint));
+  auto result = std::make_shared<const Classification>(classify_with_hint(sql, *ctx, nr));
   if (usable && result->cacheable) cache_->insert(key, h, epoch, result);
   return result;
 }

@@ -73,6 +73,7 @@ class Scanner {
     if (c == '$') return dollar();
     if (is_digit(c) || (c == '.' && is_digit(static_cast<unsigned char>(peek(1))))) return number();
     if (c < 0x20 || c == 0x7f) not_cacheable();  // NUL, control bytes: let the parser decide
+    if (c != ',' && c != ';' && c != ')' && c != ']') ++res_.nesting_tokens;
     out_.push_back(static_cast<char>(c));
     ++i_;
   }
@@ -238,7 +239,17 @@ class Scanner {
         not_cacheable();  // UESCAPE clauses and unicode escapes: leave to the parser
       }
     }
-    out_.append(s_.substr(start, i_ - start));
+    const std::size_t n = i_ - start;
+    if (n >= 2 && n <= 7 && nests(s_.substr(start, n))) ++res_.nesting_tokens;
+    out_.append(s_.substr(start, n));
+  }
+
+  static bool nests(std::string_view w) {
+    char b[8];
+    for (std::size_t k = 0; k < w.size(); ++k) b[k] = lower(w[k]);
+    const std::string_view l(b, w.size());
+    return l == "and" || l == "or" || l == "not" || l == "is" || l == "at" || l == "collate" ||
+           l == "case" || l == "like" || l == "ilike" || l == "similar" || l == "between";
   }
 
   std::string_view s_;

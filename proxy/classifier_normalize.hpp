@@ -25,6 +25,9 @@ enum class NormalizeStatus : unsigned char {
 struct NormalizeResult {
   NormalizeStatus status = NormalizeStatus::ok;
   std::optional<Hint> hint;  // from any comment: /* pgscale: primary */, -- pgscale: replica
+  // Upper bound on how deeply the parse tree can nest: operators, '(' '[' '::', AND/OR/NOT/IS/
+  // AT/COLLATE/CASE (left-deep chains of these nest one level each). Lists (commas) do not count.
+  std::size_t nesting_tokens = 0;
 };
 
 // Writes the key into `key` (cleared first; capacity is reused across calls).

@@ -199,6 +199,12 @@ TEST_CASE("deep expressions stay bounded", "[classifier][effects]") {
   r = c(chain);
   CHECK(r.route == RouteClass::primary);
   CHECK(r.reasons.has(Reason::parse_error));
+  // Far deeper: not even handed to the parser (whose serializer recurses per level).
+  std::string huge = "SELECT 1";
+  for (int i = 0; i < 200000; ++i) huge += "+1";
+  r = c(huge);
+  CHECK(r.route == RouteClass::primary);
+  CHECK(r.reasons.has(Reason::parse_error));
   // A long but reasonable chain is still classified.
   std::string moderate = "SELECT a";
   for (int i = 0; i < 200; ++i) moderate += " || 'x'";
