@@ -76,9 +76,10 @@ asio::awaitable<void> ClientSession::client_loop() {
     if (!co_await process_frames(r.forwardable)) co_return;
     if (r.malformed) {
       spdlog::info("client {} user={}: bad frame tag={} length={}", peer_, user_, int(r.bad_tag), r.bad_length);
-      co_await fatal(sqlstate::protocol_violation,
-                     r.bad_length ? fmt::format("invalid message length {} for message type {}", r.bad_length, int(r.bad_tag))
-                                  : fmt::format("invalid frontend message type {}", int(r.bad_tag)));
+      // Built before the co_await: GCC 12 double-destroys a ?: temporary across a suspension.
+      std::string text = r.bad_length ? fmt::format("invalid message length {} for message type {}", r.bad_length, int(r.bad_tag))
+                                      : fmt::format("invalid frontend message type {}", int(r.bad_tag));
+      co_await fatal(sqlstate::protocol_violation, text);
       co_return;
     }
     cbuf_.consume(r.forwardable);
@@ -196,8 +197,9 @@ asio::awaitable<void> ClientSession::pump(std::shared_ptr<ServerConn> server) {
       if (client_gone_) {
         client_.close();  // wake the client loop; finish() closes the server
       } else {
-        co_await on_server_lost(server_fatal_ ? "server sent FATAL " + server_fatal_text_
-                                              : "server closed the connection");
+        std::string why = server_fatal_ ? "server sent FATAL " + server_fatal_text_
+                                        : std::string("server closed the connection");
+        co_await on_server_lost(std::move(why));
       }
       co_return;
     }

@@ -57,6 +57,14 @@ asio::awaitable<void> ClientSession::run_steps() {
   startup_deadline.arm(cfg->listen.startup_timeout, [this] { client_.cancel(); });
   auto outcome = co_await read_startup();
   if (outcome != StartupOutcome::proceed) co_return;
+  if (cfg->listen.tls.mode == config::TlsMode::require && !client_.is_tls()) {
+    // What PostgreSQL's hostssl-only pg_hba says to a plain connection.
+    co_await fatal(sqlstate::invalid_authorization,
+                   fmt::format("no pg_hba.conf entry for host \"{}\", user \"{}\", database \"{}\", no encryption "
+                               "(pgscale listen.tls.mode is require)",
+                               peer_.substr(0, peer_.rfind(':')), user_, database_));
+    co_return;
+  }
   if (rt_.clients.load() > cfg->listen.max_client_connections) {
     co_await fatal(sqlstate::too_many_connections, "sorry, too many clients already");
     co_return;
@@ -93,9 +101,13 @@ asio::awaitable<bool> ClientSession::read_startup_packet(std::string& packet) {
     error_code ec;
     size_t n = co_await client_.read_some(asio::buffer(cbuf_.write_ptr(), cbuf_.write_space()), ec);
     if (ec) {
-      // Covers the startup timeout: PostgreSQL logs it and closes without a word when no
-      // packet has arrived yet; with a partial packet we still try to say why.
-      if (cbuf_.size() > 0) co_await fatal(sqlstate::protocol_violation, "incomplete startup packet");
+      // operation_aborted is our own cancel: the startup timeout (or a drain). Say why, so a
+      // client that connected and stalled learns it; a client that hung up gets nothing.
+      if (ec == asio::error::operation_aborted) {
+        co_await fatal(sqlstate::protocol_violation, "timeout expired during startup");
+      } else if (cbuf_.size() > 0) {
+        co_await fatal(sqlstate::protocol_violation, "incomplete startup packet");
+      }
       co_return false;
     }
     cbuf_.commit(n);
@@ -126,8 +138,9 @@ asio::awaitable<ClientSession::StartupOutcome> ClientSession::read_startup() {
       case protocol::StartupKind::startup_message: {
         std::string negotiate;
         if (!accept_startup_message(packet, negotiate)) {
-          co_await fatal(negotiate.empty() ? sqlstate::protocol_violation : sqlstate::feature_not_supported,
-                         negotiate.empty() ? "invalid startup packet layout" : negotiate);
+          // Built before the co_await: GCC 12 double-destroys a ?: temporary across a suspension.
+          std::string text = negotiate.empty() ? std::string("invalid startup packet layout") : negotiate;
+          co_await fatal(negotiate.empty() ? sqlstate::protocol_violation : sqlstate::feature_not_supported, text);
           co_return StartupOutcome::failed;
         }
         if (!negotiate.empty() && !co_await write_client(negotiate)) co_return StartupOutcome::failed;
