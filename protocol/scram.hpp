@@ -8,13 +8,16 @@
 // accepted; 'p' (client demands binding) is Errc::unsupported. PostgreSQL ignores the SCRAM user
 // name (the startup packet's user counts), and so does pgscale; the client side sends "n=,".
 //
-// SASLprep (RFC 4013): only the ASCII path is implemented. A password made of printable ASCII is
-// its own SASLprep output (saslprep() returns it unchanged). Any other password is used as raw
-// bytes — which is exactly what PostgreSQL does when SASLprep fails (e.g. invalid UTF-8 or
-// prohibited characters). Passwords with non-ASCII characters that SASLprep would *change*
-// (NFKC-normalise, map non-ASCII spaces to ' ', drop "mapped to nothing" characters) therefore do
-// not interoperate with a verifier PostgreSQL derived itself; ASCII control characters are used raw
-// as PostgreSQL does too (they are prohibited by SASLprep → fallback to raw).
+// SASLprep (RFC 4013): only the ASCII path is implemented. A pure-ASCII password is used
+// unchanged — exactly what PostgreSQL's pg_saslprep() does (its ASCII fast path), so ASCII
+// passwords always interoperate. A non-ASCII password is used as raw bytes. PostgreSQL also uses
+// raw bytes when its SASLprep fails (invalid UTF-8, prohibited or unassigned characters, bidi
+// violations), so those interoperate too; and a valid-UTF-8 password that SASLprep leaves unchanged
+// (already NFKC, no non-ASCII spaces, no "mapped to nothing" characters — e.g. most precomposed
+// accented text) gives the same bytes either way. What does NOT interoperate: a password that
+// SASLprep would change (NFKC folding such as full-width letters or ligatures, U+00A0 and other
+// non-ASCII spaces, soft hyphen / zero-width characters). For those, let PostgreSQL create the
+// verifier (ALTER ROLE ... PASSWORD) and copy it from pg_authid instead of --hash-password.
 #include <array>
 #include <cstdint>
 #include <string>
@@ -62,7 +65,7 @@ std::string make_verifier(std::string_view password, uint32_t iterations = kDefa
 // per-process random string: the salt must not reveal that the user is unknown.
 Verifier mock_verifier(std::string_view username, std::string_view secret);
 
-// See the header comment: ASCII printable passwords are returned unchanged, anything else raw.
+// See the header comment: returns the password unchanged (ASCII path; raw bytes otherwise).
 std::string saslprep(std::string_view password);
 
 struct ScramServerOptions {

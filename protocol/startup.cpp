@@ -89,6 +89,25 @@ Errc decode_startup_message(const StartupFrame& frame, StartupMessage& out) {
   return Errc::ok;
 }
 
+bool is_protocol_option(std::string_view name) noexcept { return name.starts_with("_pq_."); }
+
+bool needs_negotiation(const StartupMessage& msg) noexcept {
+  if (msg.minor > 0) return true;
+  for (const StartupParam& p : msg.params) {
+    if (is_protocol_option(p.name)) return true;
+  }
+  return false;
+}
+
+NegotiateProtocolVersion negotiation_for(const StartupMessage& msg) {
+  NegotiateProtocolVersion n;
+  n.newest_minor = 0;
+  for (const StartupParam& p : msg.params) {
+    if (is_protocol_option(p.name)) n.unrecognized_options.push_back(p.name);
+  }
+  return n;
+}
+
 Errc decode_cancel_request(const StartupFrame& frame, CancelRequest& out) noexcept {
   if (frame.kind != StartupKind::cancel_request) return Errc::malformed;
   Reader r(frame.body);

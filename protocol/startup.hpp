@@ -70,6 +70,18 @@ struct StartupMessage {
 // terminator is missing or not the last byte.
 Errc decode_startup_message(const StartupFrame& frame, StartupMessage& out);
 
+// Protocol options ("_pq_.*" parameters) are not run-time settings: PostgreSQL reports the ones it
+// does not know in NegotiateProtocolVersion and never applies them.
+bool is_protocol_option(std::string_view name) noexcept;
+// True when PostgreSQL would answer this StartupMessage with NegotiateProtocolVersion: a minor
+// version above 0, or any "_pq_." option (pgscale recognises none).
+bool needs_negotiation(const StartupMessage& msg) noexcept;
+
+struct NegotiateProtocolVersion;
+// The NegotiateProtocolVersion to send for `msg`: newest minor 0 and every "_pq_." option name
+// (views into msg's buffer).
+NegotiateProtocolVersion negotiation_for(const StartupMessage& msg);
+
 struct CancelRequest {
   int32_t process_id = 0;
   int32_t secret_key = 0;

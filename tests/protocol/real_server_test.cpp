@@ -15,6 +15,7 @@
 #include <map>
 #include <string>
 
+#include "protocol/md5_auth.hpp"
 #include "protocol/messages.hpp"
 #include "protocol/scram.hpp"
 
@@ -351,4 +352,47 @@ TEST_CASE("real server: PostgreSQL accepts a verifier made by make_verifier()",
   c.send(out);
   superuser_value(env, "DROP ROLE " + role + "; SELECT 'dropped'");
   CHECK(result == "");
+}
+
+TEST_CASE("real server: SASLprep-stable non-ASCII password, derived by PostgreSQL and by us",
+          "[protocol][integration]") {
+  auto env = cluster_env();
+  std::string role = "pgscale_proto_u" + std::to_string(::getpid());
+  std::string password = "p\xc3\xa4ssw\xc3\xb6rd";  // "pässwörd", NFKC-stable UTF-8
+  REQUIRE(superuser_value(env, "CREATE ROLE " + role + " LOGIN PASSWORD '" + password +
+                                   "'; SELECT 'created'") == "created");
+  std::string theirs =
+      superuser_value(env, "SELECT rolpassword FROM pg_authid WHERE rolname = '" + role + "'");
+  scram::Verifier v;
+  REQUIRE(scram::parse_verifier(theirs, v) == Errc::ok);
+  // Same salt and iterations, our derivation gives PostgreSQL's keys.
+  scram::Verifier ours;
+  REQUIRE(scram::derive_verifier(password, v.salt, v.iterations, ours) == Errc::ok);
+  CHECK(ours == v);
+  Conn c = Conn::tcp(std::stoi(env.at("PGSCALE_S0_PRIMARY_PORT")));
+  REQUIRE(c.ok());
+  send_startup(c, role, "postgres");
+  auto client = scram::ScramClient::with_password(password);
+  std::string result = scram_login(c, client);
+  std::string out;
+  encode(out, Terminate{});
+  c.send(out);
+  superuser_value(env, "DROP ROLE " + role + "; SELECT 'dropped'");
+  CHECK(result == "");
+}
+
+TEST_CASE("real server: md5 hashes match PostgreSQL's", "[protocol][integration]") {
+  auto env = cluster_env();
+  std::string role = "pgscale_proto_m" + std::to_string(::getpid());
+  REQUIRE(superuser_value(env, "SET password_encryption = 'md5'; CREATE ROLE " + role +
+                                   " PASSWORD 'pencil'; SELECT 'created'") == "created");
+  std::string stored =
+      superuser_value(env, "SELECT rolpassword FROM pg_authid WHERE rolname = '" + role + "'");
+  superuser_value(env, "DROP ROLE " + role + "; SELECT 'dropped'");
+  CHECK(stored == md5_password_hash("pencil", role));
+  // The salted response, with PostgreSQL's md5() on a printable salt "abcd".
+  std::string response = superuser_value(
+      env, "SELECT 'md5' || md5(substr('" + stored + "', 4) || 'abcd')");
+  CHECK(response == md5_response_from_hash(stored, Md5Salt{'a', 'b', 'c', 'd'}));
+  CHECK(response == md5_response_from_password("pencil", role, Md5Salt{'a', 'b', 'c', 'd'}));
 }

@@ -177,3 +177,21 @@ TEST_CASE("startup: backend startup messages, golden bytes and round trips",
   CHECK(decode(be32(1), k) == Errc::malformed);
   CHECK(decode(be32(1) + be32(2) + "x", k) == Errc::malformed);
 }
+
+TEST_CASE("startup: NegotiateProtocolVersion for 3.x and _pq_ options", "[protocol][startup]") {
+  StartupMessage plain;
+  plain.params = {{"user", "u"}, {"options", "-c x=1"}};
+  CHECK_FALSE(needs_negotiation(plain));
+  StartupMessage newer = plain;
+  newer.minor = 2;
+  CHECK(needs_negotiation(newer));
+  NegotiateProtocolVersion n = negotiation_for(newer);
+  CHECK(n.newest_minor == 0);
+  CHECK(n.unrecognized_options.empty());
+  StartupMessage opts = plain;
+  opts.params.push_back({"_pq_.compression", "on"});
+  CHECK(needs_negotiation(opts));
+  CHECK(negotiation_for(opts).unrecognized_options == std::vector<std::string_view>{"_pq_.compression"});
+  CHECK(is_protocol_option("_pq_.x"));
+  CHECK_FALSE(is_protocol_option("application_name"));
+}
