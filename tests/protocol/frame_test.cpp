@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "protocol/frame.hpp"
+#include "protocol/messages.hpp"
 #include "tests/protocol/test_util.hpp"
 
 using namespace pgscale::protocol;
@@ -141,4 +142,89 @@ TEST_CASE("frame: the empty buffer needs a 5-byte header", "[protocol][frame]") 
   CHECK(max_body_length(Direction::frontend, 'Z') == -1);
   CHECK(is_known_tag(Direction::backend, 'v'));
   CHECK_FALSE(is_known_tag(Direction::frontend, 'v'));
+}
+
+namespace {
+
+// One encoded instance of every message pgscale reads or writes, per direction.
+std::string every_frontend_message() {
+  std::string out;
+  encode(out, Query{"SELECT 1"});
+  encode(out, Parse{"s", "SELECT $1", {23}});
+  Bind b;
+  b.statement = "s";
+  b.params = {Value{"1"}, std::nullopt};
+  encode(out, b);
+  encode(out, Describe{TargetKind::portal, ""});
+  encode(out, Execute{"", 0});
+  encode(out, Close{TargetKind::statement, "s"});
+  encode(out, Flush{});
+  encode(out, Sync{});
+  encode(out, CopyData{"row\n"});
+  encode(out, CopyDone{});
+  encode(out, CopyFail{"why"});
+  encode(out, PasswordMessage{"pw"});
+  encode(out, SaslInitialResponse{kScramSha256, true, "n,,n=,r=x"});
+  encode(out, SaslResponse{"c=biws"});
+  encode(out, Terminate{});
+  return out;
+}
+
+std::string every_backend_message() {
+  std::string out;
+  encode_auth_sasl(out, {kScramSha256});
+  encode_auth_md5(out, {1, 2, 3, 4});
+  encode_auth_ok(out);
+  encode(out, ParameterStatus{"a", "b"});
+  encode(out, BackendKeyData{1, 2});
+  encode(out, NegotiateProtocolVersion{0, {"_pq_.x"}});
+  encode(out, ReadyForQuery{TxStatus::idle});
+  RowDescription rd;
+  rd.fields = {{"c", 0, 0, 23, 4, -1, 0}};
+  encode(out, rd);
+  encode(out, DataRow{{Value{"1"}}});
+  encode(out, CommandComplete{"SELECT 1"});
+  encode(out, EmptyQueryResponse{});
+  encode(out, ParseComplete{});
+  encode(out, BindComplete{});
+  encode(out, CloseComplete{});
+  encode(out, NoData{});
+  encode(out, ParameterDescription{{23}});
+  encode(out, PortalSuspended{});
+  CopyInResponse in;
+  in.column_formats = {0};
+  encode(out, in);
+  encode(out, CopyOutResponse{});
+  encode(out, CopyBothResponse{});
+  encode(out, CopyData{"x"});
+  encode(out, CopyDone{});
+  encode(out, NotificationResponse{7, "ch", "hi"});
+  error_response(out, "ERROR", "42000", "bad");
+  notice_response(out, "NOTICE", "00000", "note");
+  return out;
+}
+
+// Splits a buffer of back-to-back frames into frames, checking each at every prefix length.
+size_t check_every_split(Direction dir, std::string_view all) {
+  size_t frames = 0;
+  while (!all.empty() && frames < 1000) {
+    FrameResult whole = decode_frame(dir, all);
+    REQUIRE(whole.errc == Errc::ok);
+    std::string_view one = all.substr(0, whole.frame.size);
+    for (size_t k = 0; k < one.size(); ++k) {
+      FrameResult r = decode_frame(dir, one.substr(0, k));
+      REQUIRE(r.errc == Errc::incomplete);
+      REQUIRE(k + r.need <= one.size());
+    }
+    all.remove_prefix(whole.frame.size);
+    ++frames;
+  }
+  return frames;
+}
+
+}  // namespace
+
+TEST_CASE("frame: every message type, back to back, split at every offset", "[protocol][frame]") {
+  CHECK(check_every_split(Direction::frontend, every_frontend_message()) == 15);
+  CHECK(check_every_split(Direction::backend, every_backend_message()) == 25);
 }
