@@ -3,6 +3,7 @@
 //   build-*/bin/classifier_bench [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -101,6 +102,19 @@ void BM_normalize_mix(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_normalize_mix);
+
+// Calibration on a shared machine: hashing the same statement once (std::hash) — the classifier's
+// cached path is normalise + hash + shard probe, so compare against this.
+void BM_baseline_hash_pgbench_select(benchmark::State& state) {
+  const auto sqls = pgbench_select(1024);
+  std::size_t i = 0;
+  for (auto _ : state) {
+    auto h = std::hash<std::string>{}(sqls[i++ & 1023]);
+    benchmark::DoNotOptimize(h);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_baseline_hash_pgbench_select);
 
 }  // namespace
 

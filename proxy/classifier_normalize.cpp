@@ -54,10 +54,14 @@ class Scanner {
   Scanner(std::string_view sql, std::string& out) : s_(sql), out_(out) {}
 
   NormalizeResult run() {
-    out_.clear();
-    out_.reserve(s_.size());
+    // Output never exceeds 2n: every byte yields at most one, except a kept comment (>= 2 bytes)
+    // which gains a separator on each side. Writing through a raw pointer keeps the per-token
+    // cost to a store instead of a capacity check.
+    out_.resize(2 * s_.size() + 16);
+    base_ = w_ = out_.data();
     while (i_ < s_.size() && res_.status != NormalizeStatus::unterminated) step();
-    while (!out_.empty() && out_.back() == ' ') out_.pop_back();
+    while (w_ != base_ && w_[-1] == ' ') --w_;
+    out_.resize(static_cast<std::size_t>(w_ - base_));
     return res_;
   }
 
@@ -74,8 +78,14 @@ class Scanner {
     if (is_digit(c) || (c == '.' && is_digit(static_cast<unsigned char>(peek(1))))) return number();
     if (c < 0x20 || c == 0x7f) not_cacheable();  // NUL, control bytes: let the parser decide
     if (c != ',' && c != ';' && c != ')' && c != ']') ++res_.nesting_tokens;
-    out_.push_back(static_cast<char>(c));
+    put(static_cast<char>(c));
     ++i_;
+  }
+
+  void put(char c) { *w_++ = c; }
+  void put(std::string_view t) {
+    std::memcpy(w_, t.data(), t.size());
+    w_ += t.size();
   }
 
   char peek(std::size_t k) const { return i_ + k < s_.size() ? s_[i_ + k] : '\0'; }
@@ -84,7 +94,7 @@ class Scanner {
   }
   void unterminated() { res_.status = NormalizeStatus::unterminated; }
   void sep() {
-    if (!out_.empty() && out_.back() != ' ') out_.push_back(' ');
+    if (w_ != base_ && w_[-1] != ' ') *w_++ = ' ';
   }
 
   void space() {
@@ -101,8 +111,8 @@ class Scanner {
     // all others (sqlcommenter tags, request ids) are dropped so they do not defeat the cache.
     if (mentions_pgscale(text)) {
       sep();
-      out_.append(text);
-      out_.push_back(' ');
+      put(text);
+      put(' ');
     } else {
       sep();
     }
@@ -146,7 +156,7 @@ class Scanner {
           continue;
         }
         ++i_;
-        out_.push_back(placeholder);
+        put(placeholder);
         return;
       }
       if (c == '\\' && escapes) {
@@ -168,7 +178,7 @@ class Scanner {
           continue;
         }
         ++i_;
-        out_.append(s_.substr(start, i_ - start));
+        put(s_.substr(start, i_ - start));
         return;
       }
       ++i_;
@@ -180,9 +190,9 @@ class Scanner {
   // words consume their own '$'.
   void dollar() {
     if (is_digit(static_cast<unsigned char>(peek(1)))) {
-      out_.push_back('$');
+      put('$');
       ++i_;
-      while (i_ < s_.size() && is_digit(static_cast<unsigned char>(s_[i_]))) out_.push_back(s_[i_++]);
+      while (i_ < s_.size() && is_digit(static_cast<unsigned char>(s_[i_]))) put(s_[i_++]);
       return;
     }
     std::size_t j = i_ + 1;
@@ -191,7 +201,7 @@ class Scanner {
     }
     if (j >= s_.size() || s_[j] != '$') {  // not a dollar quote: a lone '$' (a syntax error)
       not_cacheable();
-      out_.push_back('$');
+      put('$');
       ++i_;
       return;
     }
@@ -202,7 +212,7 @@ class Scanner {
       return unterminated();
     }
     i_ = close + tag.size();
-    out_.push_back(kString);
+    put(kString);
   }
 
   void number() {
@@ -221,7 +231,7 @@ class Scanner {
     }
     // PostgreSQL 15 rejects "trailing junk" (123abc); do not guess how such text tokenises.
     if (i_ < s_.size() && is_ident_char(static_cast<unsigned char>(s_[i_]))) not_cacheable();
-    out_.push_back(kNumber);
+    put(kNumber);
   }
 
   // Keyword or identifier; E'..', B'..', X'..', N'..', U&'..' string prefixes are one-letter words.
@@ -241,19 +251,31 @@ class Scanner {
     }
     const std::size_t n = i_ - start;
     if (n >= 2 && n <= 7 && nests(s_.substr(start, n))) ++res_.nesting_tokens;
-    out_.append(s_.substr(start, n));
+    put(s_.substr(start, n));
   }
 
+  // Keywords that nest expressions (switch on length first: this runs for every word).
   static bool nests(std::string_view w) {
-    char b[8];
-    for (std::size_t k = 0; k < w.size(); ++k) b[k] = lower(w[k]);
-    const std::string_view l(b, w.size());
-    return l == "and" || l == "or" || l == "not" || l == "is" || l == "at" || l == "collate" ||
-           l == "case" || l == "like" || l == "ilike" || l == "similar" || l == "between";
+    auto is = [&w](std::string_view k) {
+      for (std::size_t q = 0; q < k.size(); ++q) {
+        if (lower(w[q]) != k[q]) return false;
+      }
+      return true;
+    };
+    switch (w.size()) {
+      case 2: return is("or") || is("is") || is("at");
+      case 3: return is("and") || is("not");
+      case 4: return is("case") || is("like");
+      case 5: return is("ilike");
+      case 7: return is("collate") || is("similar") || is("between");
+      default: return false;
+    }
   }
 
   std::string_view s_;
   std::string& out_;
+  char* base_ = nullptr;
+  char* w_ = nullptr;
   std::size_t i_ = 0;
   NormalizeResult res_;
 };

@@ -69,3 +69,14 @@ TEST_CASE("normalize: what must not be cached", "[classifier][normalize]") {
   key_of(std::string_view("SELECT 1\0; DELETE FROM t", 24), NormalizeStatus::not_cacheable);
   key_of("SELECT E'plain'");  // no backslash: fine
 }
+
+TEST_CASE("normalize: output bound with many kept comments", "[classifier][normalize]") {
+  std::string sql;
+  for (int i = 0; i < 200; ++i) sql += "/*pgscale*/--pgscale\n";
+  std::string k;
+  const NormalizeResult r = normalize(sql, k);
+  CHECK(r.status == NormalizeStatus::ok);
+  CHECK(k.size() <= 2 * sql.size());
+  CHECK(k.find("/*pgscale*/ --pgscale") == 0);
+  CHECK(k.back() != ' ');
+}
