@@ -45,7 +45,7 @@ std::string format_summary(const config::Config& c) {
   std::string s = listen_line(c);
   std::vector<std::string> users;
   for (const auto& u : c.users) users.push_back(u.name + " (" + std::string(to_string(u.auth)) + ")");
-  s += "users: " + std::to_string(c.users.size()) + ": " + join(users) + "\n";
+  s += "users (" + std::to_string(c.users.size()) + "): " + join(users) + "\n";
   const auto& p = c.pool;
   s += "pool: " + std::string(to_string(p.mode)) + ", max_size " + std::to_string(p.max_size) +
        ", min_idle " + std::to_string(p.min_idle) + ", checkout_timeout " +

@@ -31,7 +31,7 @@ TEST_CASE("check: on a valid file prints a summary and returns 0", "[config][che
   CHECK(rc == 0);
   CHECK(out.find("configuration is valid") != std::string::npos);
   CHECK(out.find("listen: 127.0.0.1:6432") != std::string::npos);
-  CHECK(out.find("users: 2") != std::string::npos);
+  CHECK(out.find("users (2): app (scram-sha-256), report (md5)") != std::string::npos);
   CHECK(out.find("pool: transaction, max_size 20") != std::string::npos);
   CHECK(out.find("shard s1: buckets 512..1023") != std::string::npos);
   CHECK(out.find("s0-replica2  replica  127.0.0.1:15434") != std::string::npos);
