@@ -6,42 +6,29 @@
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
+#include <cstring>
+
 #include "protocol/auth.hpp"
 #include "protocol/frame.hpp"
 #include "proxy/client_session.hpp"
-#include "proxy/scram_math.hpp"
+#include "protocol/md5_auth.hpp"
+#include "protocol/scram.hpp"
 #include "proxy/server_auth.hpp"
 
 namespace pgscale::proxy {
 
 namespace {
-constexpr uint32_t kScramIterations = 4096;
+namespace scram = protocol::scram;
 
-// Per-process secret for fake salts: stable for a user name while pgscale runs, unguessable.
-const scram::Key& process_secret() {
-  static const scram::Key secret = [] {
-    scram::Key k{};
-    if (RAND_bytes(k.data(), static_cast<int>(k.size())) != 1) k.fill(0x42);
-    return k;
+// Per-process secret for fake and derived salts: stable for a user name while pgscale runs,
+// unguessable from outside.
+const std::string& process_secret() {
+  static const std::string secret = [] {
+    unsigned char k[32];
+    if (RAND_bytes(k, sizeof k) != 1) std::memset(k, 0x42, sizeof k);
+    return std::string(reinterpret_cast<char*>(k), sizeof k);
   }();
   return secret;
-}
-
-std::string derived_salt(std::string_view user) {
-  return scram::key_view(scram::hmac(process_secret(), "salt:" + std::string(user))).substr(0, 16);
-}
-
-scram::Verifier fake_verifier(std::string_view user) {
-  scram::Verifier v;
-  v.iterations = kScramIterations;
-  v.salt = derived_salt(user);
-  v.stored_key = scram::hmac(process_secret(), "stored:" + std::string(user));
-  v.server_key = scram::hmac(process_secret(), "server:" + std::string(user));
-  return v;
-}
-
-bool equal_keys(const scram::Key& a, const scram::Key& b) {
-  return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 const config::UserConfig* find_user(const config::Config& cfg, std::string_view name) {
@@ -49,6 +36,19 @@ const config::UserConfig* find_user(const config::Config& cfg, std::string_view 
     if (u.name == name) return &u;
   }
   return nullptr;
+}
+
+// The verifier a user authenticates against: the YAML's, or one derived from a plaintext
+// password (salt from the mock-verifier derivation, so it is stable per user and secret).
+std::optional<scram::Verifier> user_verifier(const config::UserConfig& user, bool& plaintext) {
+  scram::Verifier v;
+  if (scram::parse_verifier(user.password, v) == protocol::Errc::ok) return v;
+  if (user.password.empty() || protocol::is_md5_hash(user.password)) return std::nullopt;
+  plaintext = true;
+  auto salt = scram::mock_verifier(user.name, process_secret()).salt;
+  if (scram::derive_verifier(user.password, salt, scram::kDefaultIterations, v) != protocol::Errc::ok)
+    return std::nullopt;
+  return v;
 }
 }  // namespace
 
@@ -88,17 +88,12 @@ bool ClientSession::check_database_allowed(const config::UserConfig& user) {
 // Returns false when the exchange broke off (already answered or the client left); `ok` tells
 // whether the proof was valid.
 asio::awaitable<bool> ClientSession::auth_scram(const config::UserConfig* user, bool& ok) {
-  std::optional<scram::Verifier> verifier;
   bool plaintext = false;
-  if (user) {
-    verifier = scram::parse_verifier(user->password);
-    if (!verifier && !user->password.empty() && !is_md5_hash(user->password)) {
-      verifier = scram::make_verifier(user->password, derived_salt(user_), kScramIterations);
-      plaintext = true;
-    }
-  }
-  bool real = verifier.has_value();
-  if (!real) verifier = fake_verifier(user_);
+  std::optional<scram::Verifier> verifier;
+  if (user) verifier = user_verifier(*user, plaintext);
+  scram::ScramServerOptions options;
+  options.doomed = !verifier;  // unknown user or unusable secret: same exchange, certain failure
+  scram::ScramServer server(verifier ? *verifier : scram::mock_verifier(user_, process_secret()), options);
 
   std::string out;
   protocol::encode_auth_sasl(out, {protocol::kScramSha256});
@@ -106,55 +101,33 @@ asio::awaitable<bool> ClientSession::auth_scram(const config::UserConfig* user, 
   std::string body;
   if (!co_await read_password_message(body)) co_return false;
   protocol::SaslInitialResponse init;
+  std::string server_first;
   if (protocol::decode(body, init) != protocol::Errc::ok || init.mechanism != protocol::kScramSha256 ||
-      !init.has_data) {
-    co_await fatal(sqlstate::protocol_violation, "client selected an invalid SASL authentication mechanism");
+      !init.has_data || server.handle_client_first(init.data, server_first) != protocol::Errc::ok) {
+    co_await fatal(sqlstate::protocol_violation, "malformed SCRAM message or invalid SASL mechanism");
     co_return false;
   }
-  // gs2 header: "n,," (no channel binding) or "y,," (client could, thinks we cannot). "p=" would
-  // demand SCRAM-SHA-256-PLUS, which we did not offer.
-  std::string_view first = init.data;
-  std::string gs2;
-  if (first.substr(0, 3) == "n,," || first.substr(0, 3) == "y,,") gs2 = std::string(first.substr(0, 3));
-  auto client_nonce = gs2.empty() ? std::nullopt : scram::attribute(first.substr(3), 'r');
-  if (!client_nonce || client_nonce->empty()) {
-    co_await fatal(sqlstate::protocol_violation, "malformed SCRAM message");
-    co_return false;
-  }
-  std::string bare(first.substr(3));
-  std::string nonce = std::string(*client_nonce) + scram::random_nonce();
-  std::string server_first = "r=" + nonce + ",s=" + scram::b64_encode(verifier->salt) +
-                             ",i=" + std::to_string(verifier->iterations);
   out.clear();
   protocol::encode_auth_sasl_continue(out, server_first);
   if (!co_await write_client(out)) co_return false;
   if (!co_await read_password_message(body)) co_return false;
   protocol::SaslResponse resp;
-  std::string_view final_msg;
-  if (protocol::decode(body, resp) == protocol::Errc::ok) final_msg = resp.data;
-  size_t proof_at = final_msg.find(",p=");
-  auto c = scram::attribute(final_msg, 'c');
-  auto r = scram::attribute(final_msg, 'r');
-  auto p = proof_at == std::string_view::npos ? std::nullopt
-                                              : scram::b64_decode(final_msg.substr(proof_at + 3));
-  if (!c || !r || !p || *c != scram::b64_encode(gs2) || *r != nonce || p->size() != 32) {
+  std::string server_final;
+  auto rc = protocol::decode(body, resp);
+  if (rc == protocol::Errc::ok) rc = server.handle_client_final(resp.data, server_final);
+  if (rc == protocol::Errc::auth_failed) co_return true;  // ok stays false: 28P01
+  if (rc != protocol::Errc::ok) {
     co_await fatal(sqlstate::protocol_violation, "malformed SCRAM message");
     co_return false;
   }
-  std::string auth_message = bare + "," + server_first + "," + std::string(final_msg.substr(0, proof_at));
-  scram::Key signature = scram::hmac(verifier->stored_key, auth_message);
-  scram::Key client_key;
-  for (size_t k = 0; k < 32; ++k) client_key[k] = static_cast<uint8_t>((*p)[k]) ^ signature[k];
-  ok = equal_keys(scram::sha256(client_key), verifier->stored_key) && real;
+  ok = server.authenticated() && verifier.has_value();
   if (!ok) co_return true;
   out.clear();
-  protocol::encode_auth_sasl_final(
-      out, "v=" + scram::b64_encode(scram::key_view(scram::hmac(verifier->server_key, auth_message))));
+  protocol::encode_auth_sasl_final(out, server_final);
   if (!co_await write_client(out)) co_return false;
   if (!user->server_password.empty()) server_creds_.password = user->server_password;
   else if (plaintext) server_creds_.password = user->password;
-  else server_creds_.scram = ScramPassThrough{client_key, verifier->server_key, verifier->salt,
-                                              verifier->iterations};
+  else server_creds_.scram = ScramPassThrough{server.client_key(), *verifier};
   co_return true;
 }
 
@@ -171,13 +144,12 @@ asio::awaitable<bool> ClientSession::auth_md5(const config::UserConfig* user, bo
     co_await fatal(sqlstate::protocol_violation, "invalid password packet");
     co_return false;
   }
-  // A SCRAM verifier cannot answer md5 (PostgreSQL refuses the same way): compare against a
-  // fake hash so the failure looks like any other.
-  bool usable = user && !user->password.empty() && !scram::parse_verifier(user->password);
-  std::string secret = usable ? user->password : "md5" + scram::md5_hex(scram::key_view(fake_verifier(user_).stored_key));
-  std::string expected = md5_client_response(user_, secret, salt);
-  ok = usable && pw.password.size() == expected.size() &&
-       CRYPTO_memcmp(pw.password.data(), expected.data(), expected.size()) == 0;
+  // Unknown user: verify against a fake secret so the failure looks like any other. A SCRAM
+  // verifier cannot answer md5 (PostgreSQL refuses the same way): md5_verify returns false.
+  std::string fake = "md5" + std::string(32, '0');
+  bool matched = protocol::md5_verify(user ? std::string_view(user->password) : std::string_view(fake), user_,
+                                      salt, pw.password);
+  ok = user && !user->password.empty() && matched;
   if (ok) server_creds_.password = user->server_password.empty() ? user->password : user->server_password;
   co_return true;
 }

@@ -109,7 +109,7 @@ asio::awaitable<bool> ServerConn::negotiate_tls(config::ServerTlsMode mode, asio
 
 asio::awaitable<bool> ServerConn::authenticate(const ServerSpec& spec, const ServerCredentials& creds,
                                                ConnectError& err) {
-  std::optional<ScramClient> scram;
+  std::optional<protocol::scram::ScramClient> scram;
   // Bounded: trust is 1 message, md5/cleartext 2, SCRAM 4.
   for (int step = 0; step < 8; ++step) {
     char tag = 0;
@@ -129,7 +129,7 @@ asio::awaitable<bool> ServerConn::authenticate(const ServerSpec& spec, const Ser
       case protocol::AuthCode::ok:
         co_return true;
       case protocol::AuthCode::cleartext_password:
-        if (creds.password.empty() || is_md5_hash(creds.password)) {
+        if (creds.password.empty() || protocol::is_md5_hash(creds.password)) {
           err.message = "server asks for a cleartext password; set server_password for user " + spec.user;
           co_return false;
         }
@@ -151,26 +151,30 @@ asio::awaitable<bool> ServerConn::authenticate(const ServerSpec& spec, const Ser
           err.message = "server offers no SASL mechanism pgscale speaks (SCRAM-SHA-256)";
           co_return false;
         }
-        scram.emplace(creds);
-        if (!scram->usable()) {
+        scram = make_scram_client(creds);
+        std::string first;
+        if (!scram || scram->client_first(first) != protocol::Errc::ok) {
           err.message = "server asks for SCRAM; no password or pass-through key for user " + spec.user;
           co_return false;
         }
-        protocol::encode(reply, protocol::SaslInitialResponse{protocol::kScramSha256, true,
-                                                              scram->client_first()});
+        protocol::encode(reply, protocol::SaslInitialResponse{protocol::kScramSha256, true, first});
         break;
       }
       case protocol::AuthCode::sasl_continue: {
         std::string final_msg;
-        if (!scram || !scram->client_final(auth.data, final_msg, err.message)) {
-          if (err.message.empty()) err.message = "unexpected SASLContinue";
+        auto rc = scram ? scram->handle_server_first(auth.data, final_msg) : protocol::Errc::invalid_state;
+        if (rc != protocol::Errc::ok) {
+          err.message = rc == protocol::Errc::key_mismatch
+                            ? "SCRAM pass-through impossible: the server's verifier differs from pgscale's "
+                              "(salt or iterations); copy pg_authid.rolpassword into the YAML or set server_password"
+                            : "SCRAM exchange with the server failed: " + std::string(protocol::errc_name(rc));
           co_return false;
         }
         protocol::encode(reply, protocol::SaslResponse{final_msg});
         break;
       }
       case protocol::AuthCode::sasl_final:
-        if (!scram || !scram->verify_server_final(auth.data)) {
+        if (!scram || scram->handle_server_final(auth.data) != protocol::Errc::ok) {
           err.message = "server's SCRAM signature did not verify";
           co_return false;
         }

@@ -16,6 +16,7 @@
 #include <boost/asio/ssl/context.hpp>
 
 #include "config/config.hpp"
+#include "protocol/scram.hpp"
 #include "proxy/cancel.hpp"
 #include "proxy/session.hpp"
 #include "proxy/stream.hpp"
@@ -27,10 +28,8 @@ using Params = std::vector<std::pair<std::string, std::string>>;
 // SCRAM pass-through material: the client proved it knows ClientKey for this verifier, so pgscale
 // can answer the server's SCRAM challenge without the password (same salt and iteration count).
 struct ScramPassThrough {
-  std::array<uint8_t, 32> client_key{};
-  std::array<uint8_t, 32> server_key{};
-  std::string salt;  // raw bytes
-  uint32_t iterations = 0;
+  protocol::scram::Key client_key{};
+  protocol::scram::Verifier verifier;  // salt, iterations and ServerKey the server must match
 };
 
 struct ServerCredentials {
