@@ -231,6 +231,21 @@ std::string Reasons::to_string() const {
   return s;
 }
 
+bool pins_session(const SessionEffect& e) {
+  switch (e.kind) {
+    case SessionEffectKind::prepare:
+    case SessionEffectKind::listen:
+    case SessionEffectKind::create_temp_table:
+    case SessionEffectKind::advisory_lock_session:
+    case SessionEffectKind::set_config_dynamic:
+      return true;
+    case SessionEffectKind::declare_cursor:
+      return e.hold;
+    default:
+      return false;
+  }
+}
+
 void MapFunctionCatalog::add(std::string name, Volatility v) {
   auto [it, inserted] = map_.emplace(std::move(name), v);
   if (!inserted) {

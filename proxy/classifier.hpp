@@ -122,6 +122,11 @@ struct SessionEffect {
   std::string statement;  // the statement's own text (replayable for SET/RESET)
 };
 
+// True for state that cannot be replayed on another server connection (DESIGN.md "Session
+// state"): SQL PREPARE, WITH HOLD cursors, LISTEN, temp tables, session advisory locks, and
+// set_config() calls whose values are unknown. SET/RESET are replayable and do not pin.
+bool pins_session(const SessionEffect& e);
+
 struct Classification {
   RouteClass route = RouteClass::primary;
   Reasons reasons;

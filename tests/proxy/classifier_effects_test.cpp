@@ -216,3 +216,20 @@ TEST_CASE("deep expressions stay bounded", "[classifier][effects]") {
   r = c(wide + ")");
   CHECK(r.route == RouteClass::replica_safe);
 }
+
+TEST_CASE("effects: which effects pin the session", "[classifier][effects]") {
+  auto pins = [](std::string_view sql) {
+    const auto r = classify(sql, ClassifierContext{});
+    REQUIRE_FALSE(r.session.empty());
+    return pins_session(r.session[0]);
+  };
+  CHECK(pins("PREPARE p AS SELECT 1"));
+  CHECK(pins("DECLARE c CURSOR WITH HOLD FOR SELECT 1"));
+  CHECK_FALSE(pins("DECLARE c CURSOR FOR SELECT 1"));
+  CHECK(pins("LISTEN ch"));
+  CHECK(pins("CREATE TEMP TABLE x (a int)"));
+  CHECK(pins("SELECT pg_advisory_lock(7)"));
+  CHECK_FALSE(pins("SELECT pg_advisory_xact_lock(7)"));
+  CHECK_FALSE(pins("SET search_path = a"));
+  CHECK_FALSE(pins("DISCARD ALL"));
+}
