@@ -199,10 +199,22 @@ TEST_CASE("bad input: plaintext sent right after SSLRequest is not taken into TL
   Reply first = c.read_until_close(kHangGuard, 1);
   INFO(describe_target() << ": answer to SSLRequest: " << first.describe());
   REQUIRE(first.bytes.size() == 1);
+  if (first.bytes[0] == 'E') {
+    // Refused before offering TLS, because the plaintext is already there: safe, if it is 08P01.
+    Reply rest = c.read_until_close(kHangGuard);
+    rest.bytes.insert(rest.bytes.begin(), 'E');
+    parse_backend(rest, false);
+    INFO("refused at once: " << rest.describe());
+    CHECK(rest.closed);
+    CHECK(rest.types == "E");
+    CHECK(rest.first_error_sqlstate == "08P01");
+    check_others_unaffected();
+    return;
+  }
   REQUIRE(first.bytes[0] == 'S');  // TLS is configured on the target
-  // Refusing right away (08P01, or a bare close) is safe. Otherwise complete the TLS handshake the
-  // way the victim's client would: then the injected startup must not be answered as if it came
-  // over TLS. PostgreSQL sends FATAL 08P01 "received unencrypted data after SSL request".
+  // Refusing now (08P01, or a bare close) is safe. Otherwise complete the TLS handshake the way the
+  // victim's client would: then the injected startup must not be answered as if it came over TLS.
+  // PostgreSQL sends FATAL 08P01 "received unencrypted data after SSL request" after the handshake.
   Reply early = c.read_until_close(500ms);
   parse_backend(early, false);
   INFO("before the handshake: " << early.describe());

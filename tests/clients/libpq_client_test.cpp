@@ -138,6 +138,7 @@ TEST_CASE("PQprepare: one statement name, different SQL, on many connections sha
     conns.push_back(must_connect());
     const std::string sql = "SELECT $1::int + " + std::to_string(i * 1000);
     Result r(PQprepare(conns.back().get(), "libpq_shared_name", sql.c_str(), 1, nullptr));
+    INFO("client " << i << " PQprepare: " << PQresultErrorMessage(r.get()));
     REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
   }
   for (int round = 0; round < 5; ++round) {

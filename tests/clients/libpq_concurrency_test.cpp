@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <cstdio>
 #include <thread>
 #include <vector>
@@ -243,5 +244,42 @@ TEST_CASE("failure: the server connection dies mid-transaction; the client gets 
   CHECK(scalar(c.get(), "SELECT 'next transaction works'") == "next transaction works");
   const std::string new_pid = scalar(c.get(), "SELECT pg_backend_pid()");
   CHECK(new_pid != server_pid);
+  CHECK(pgscale_alive());
+}
+
+TEST_CASE("limits: clients over max_client_connections get 53300; a full pool times out naming it", "[limits]") {
+  const char* max_clients_env = std::getenv("PGSCALE_TEST_MAX_CLIENTS");
+  if (!target().is_pgscale || max_clients_env == nullptr || target().pool_max != 1) {
+    WARN("pgscale-only (needs PGSCALE_TEST_MAX_CLIENTS and a pool of max_size 1): skipped for " << describe_target());
+    return;
+  }
+  const int max_clients = std::atoi(max_clients_env);
+  std::vector<Conn> conns;
+  for (int i = 0; i < max_clients; ++i) conns.push_back(must_connect());
+  const auto over = connect_verbose(target_conninfo(), 15s);
+  INFO("client number " << max_clients + 1 << ": " << over.message);
+  CHECK_FALSE(over.ok);
+  CHECK(over.sqlstate == "53300");
+  conns.pop_back();
+  std::this_thread::sleep_for(300ms);  // let pgscale see the close
+  conns.push_back(must_connect());
+  CHECK(scalar(conns.back().get(), "SELECT 'room again'") == "room again");
+
+  // Pool of one server: client 0 holds it in a transaction, client 1 waits past checkout_timeout.
+  REQUIRE(PQresultStatus(exec(conns[0].get(), "BEGIN").get()) == PGRES_COMMAND_OK);
+  REQUIRE(scalar(conns[0].get(), "SELECT 'holding'") == "holding");
+  const auto start = Clock::now();
+  Result r = exec(conns[1].get(), "SELECT 'never'");
+  const auto waited = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count();
+  const std::string msg = PQresultErrorMessage(r.get());
+  std::printf("limits: checkout timeout after %lld ms: SQLSTATE %s: %s", static_cast<long long>(waited),
+              sqlstate(r.get()).c_str(), msg.c_str());
+  CHECK(PQresultStatus(r.get()) == PGRES_FATAL_ERROR);
+  CHECK((msg.find("s0-primary") != std::string::npos || msg.find("pool") != std::string::npos));
+  REQUIRE(PQresultStatus(exec(conns[0].get(), "COMMIT").get()) == PGRES_COMMAND_OK);
+  if (PQstatus(conns[1].get()) == CONNECTION_OK) {
+    exec(conns[1].get(), "ROLLBACK");
+    CHECK(scalar(conns[1].get(), "SELECT 'served once the pool is free'") == "served once the pool is free");
+  }
   CHECK(pgscale_alive());
 }

@@ -78,11 +78,11 @@ expect_gt() {
   if [[ "$3" =~ ^[0-9]+$ ]] && (( $3 > $2 )); then pass "$1"; else tfail "$1: expected > $2, got [$3]"; fi
 }
 proxy_test_done() {
-  echo "# $PROXY_CHECKS checks, $PROXY_FAILS failed (target: $PGSCALE_TEST_TARGET, port ${TARGET_PORT:-?})"
   if [[ -n "$PGSCALE_PID" ]]; then
     if kill -0 "$PGSCALE_PID" 2>/dev/null; then pass "pgscale (pid $PGSCALE_PID) still running at the end"
     else tfail "pgscale (pid $PGSCALE_PID) died during the test"; fi
   fi
+  echo "# $PROXY_CHECKS checks, $PROXY_FAILS failed (target: $PGSCALE_TEST_TARGET, port ${TARGET_PORT:-?})"
   if (( PROXY_FAILS > 0 )); then
     if [[ -n "${PGSCALE_LOG:-}" && -r "$PGSCALE_LOG" ]]; then
       echo "# last lines of the pgscale log ($PGSCALE_LOG):"; tail -n 40 "$PGSCALE_LOG" | sed 's/^/#   /'

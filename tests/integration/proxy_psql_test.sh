@@ -94,8 +94,15 @@ expect_match "statement in a failed transaction gets 25P02" "ERROR:  25P02: curr
 expect_match "25P02 seen as LAST_ERROR_SQLSTATE" "in_failed_tx=25P02" "$out"
 expect_match "ROLLBACK after an error, then the session works" $'\n0\n' "$out"
 expect_match "savepoint rollback keeps the rest of the transaction" "13,14" "$out"
-out="$(tpsql -At -c "BEGIN; SELECT txid_current() = txid_current(); COMMIT" 2>&1)"
-expect_eq "one transaction stays on one server" "t" "$out"
+out="$(tpsql -At <<'EOF' 2>&1
+BEGIN;
+SELECT txid_current() AS x, pg_backend_pid() AS p \gset
+SELECT pg_sleep(0.1);
+SELECT txid_current() = :x AND pg_backend_pid() = :p;
+COMMIT;
+EOF
+)"
+expect_eq "statements of one transaction stay on one server" $'\nt' "$out"
 
 # --- COPY 100,000 rows in (FROM STDIN) and out (TO STDOUT) -----------------------------------
 # Text-format rows with tabs, backslashes, NULLs and non-ASCII, generated deterministically.

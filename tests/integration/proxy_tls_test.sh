@@ -31,7 +31,7 @@ out="$(cpsql "$TARGET_PORT" require -At -c "SELECT length(string_agg(md5(g::text
 expect_eq "large aggregate over TLS" "1600000" "$out"
 out="$(cpsql "$TARGET_PORT" disable -c '\conninfo' -c 'SELECT 1' 2>&1)"
 expect_match "sslmode=disable accepted when TLS is optional" "You are connected" "$out"
-if grep -q "SSL connection" <<<"$out"; then fail "sslmode=disable must not use TLS: $out"; else pass "sslmode=disable is plaintext"; fi
+if grep -q "SSL connection" <<<"$out"; then tfail "sslmode=disable must not use TLS: $out"; else pass "sslmode=disable is plaintext"; fi
 # COPY through TLS (copy data crosses many TLS records).
 seq 1 30000 >"$PROXY_TMP/tls_copy.txt"
 cpsql "$TARGET_PORT" require -c 'DROP TABLE IF EXISTS proxy_tls_t' >/dev/null 2>&1
@@ -54,7 +54,7 @@ if [[ "$PGSCALE_TEST_TARGET" == pgscale ]]; then
   # psql's default sslmode=prefer upgrades to TLS and works.
   out="$(PGPASSWORD="$PGSCALE_APP_PASSWORD" psql -X -At "host=127.0.0.1 port=$TARGET_PORT user=$PGSCALE_APP_USER dbname=$PGSCALE_APP_DB" -c 'SELECT 8' 2>&1)"
   expect_eq "tls require: sslmode=prefer (default) works" "8" "$out"
-  if kill -0 "$saved_pid" 2>/dev/null; then pass "first pgscale still running"; else fail "first pgscale died"; fi
+  if kill -0 "$saved_pid" 2>/dev/null; then pass "first pgscale still running"; else tfail "first pgscale died"; fi
 else
   echo "# tls.mode require is pgscale configuration: the refusal checks run only against pgscale"
 fi
