@@ -120,6 +120,7 @@ run_all_cases() {
       target_selected "$t" || continue
       inst=$t
       [ "${CASE_TLS[$id]}" = 1 ] && [ "$t" = pgpool ] && inst=pgpool-tls
+      check_alive "$inst"
       if [ -n "${T_ERR[$inst]:-}" ]; then
         printf '%s\t%s\t-\tunavailable\t-\t-\t-\t-\t%s\n' "$id" "$t" "${T_ERR[$inst]}" >>"$WORK/results.tsv"
       fi
@@ -131,6 +132,10 @@ run_all_cases() {
         [ "${CASE_TLS[$id]}" = 1 ] && [ "$t" = pgpool ] && inst=pgpool-tls
         [ -n "${T_ERR[$inst]:-}" ] && continue
         run_one "$id" "$t" "$rep"
+        check_alive "$inst"
+        if [ -n "${T_ERR[$inst]:-}" ]; then
+          printf '%s\t%s\t-\tunavailable\t-\t-\t-\t-\t%s\n' "$id" "$t" "${T_ERR[$inst]}" >>"$WORK/results.tsv"
+        fi
       done
     done
   done

@@ -103,7 +103,7 @@ stop_pid() {
 
 # percentiles FILE...: "p50_ms p99_ms count" from pgbench per-transaction logs (column 3 = µs).
 percentiles() {
-  cat "$@" 2>/dev/null | awk '{print $3}' | sort -n | awk '
+  { cat "$@" 2>/dev/null || true; } | awk '{print $3}' | sort -n | awk '
     { v[NR] = $1 }
     END {
       if (NR == 0) { print "- - 0"; exit }

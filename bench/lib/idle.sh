@@ -25,6 +25,8 @@ idle_one() {
   ok=$(sed -n 's/.* ok=\([0-9]*\).*/\1/p' <<<"$res")
   [ "${ok:-0}" = "$n" ] || note=$(sed -n 's/.*\(failed=.*\)/\1/p' <<<"$res" | cut -c1-300)
   [ -n "$res" ] || note="idle_clients produced no result: $(tail -n 2 "$WORK/idle-$t.out" | tr '\n' ' ')"
+  check_alive "$t"
+  kill -0 "$pid" 2>/dev/null || note="$note; ${T_ERR[$t]}"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$n" "${ok:-0}" "$(cut -d' ' -f1 <<<"$before")" \
     "$(cut -d' ' -f1 <<<"$with")" "$(cut -d' ' -f2 <<<"$before")" "$(cut -d' ' -f2 <<<"$with")" \
     "$(cut -d' ' -f3 <<<"$with")" "$note" >>"$WORK/idle.tsv"

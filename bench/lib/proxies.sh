@@ -141,6 +141,21 @@ start_pgscale() { # NAME PORT SPLIT
   fi
 }
 
+# check_alive NAME: a proxy that died during the benchmark is marked unavailable from then on.
+check_alive() {
+  local n=$1 pid=${T_PID[$1]:-} log
+  [ "$n" = direct ] || [ -z "$pid" ] || [ -n "${T_ERR[$n]:-}" ] && return 0
+  kill -0 "$pid" 2>/dev/null && return 0
+  local st=0
+  wait "$pid" 2>/dev/null || st=$?   # our child (pgscale, pgpool): its exit status; else 127
+  log=$(ls "$WORK/$n"/*.log 2>/dev/null | head -n 1)
+  T_ERR[$n]="${n%%-*} not available: process $pid exited during the benchmark ($(
+    if [ "$st" -gt 128 ] && [ "$st" != 255 ]; then echo "killed by SIG$(kill -l $((st - 128)))"
+    elif [ "$st" = 127 ]; then echo "status unknown"; else echo "exit status $st"; fi)); last log line: $(
+    if [ -n "$log" ]; then tail -n 1 "$log" | cut -c1-200; fi)"
+  log "$n: ${T_ERR[$n]}"
+}
+
 stop_all_proxies() {
   local n
   for n in "${!T_PID[@]}"; do
