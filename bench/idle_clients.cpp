@@ -190,7 +190,7 @@ class Connector {
     if (first_error_.empty()) {
       first_error_ = s.conn ? PQerrorMessage(s.conn) : "out of memory";
       for (char& c : first_error_)
-        if (c == '\n' || c == '"') c = ' ';
+        if (c == '\n' || c == '\r' || c == '\t' || c == '"') c = ' ';  // one line, tab-free
     }
     if (s.conn) {
       PQfinish(s.conn);  // free the fd of a failed attempt at once

@@ -106,7 +106,7 @@ run_one() {
     [ "$note" = "exit $rc: " ] && note="exit $rc, no tps line: $(grep -m1 'actually processed' "$dir/out" || true)"
   fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$target" "$rep" "$status" "${tps:--}" \
-    "${lat:--}" "$(cut -d' ' -f1 <<<"$pct")" "$(cut -d' ' -f2 <<<"$pct")" "$note" "${conn:--}" \
+    "${lat:--}" "$(cut -d' ' -f1 <<<"$pct")" "$(cut -d' ' -f2 <<<"$pct")" "$(one_line "$note")" "${conn:--}" \
     >>"$WORK/results.tsv"
   log "$id $target rep $rep: $status tps=${tps:--} p50=$(cut -d' ' -f1 <<<"$pct")ms ${note:0:120}"
 }
@@ -122,7 +122,7 @@ run_all_cases() {
       [ "${CASE_TLS[$id]}" = 1 ] && [ "$t" = pgpool ] && inst=pgpool-tls
       check_alive "$inst"
       if [ -n "${T_ERR[$inst]:-}" ]; then
-        printf '%s\t%s\t-\tunavailable\t-\t-\t-\t-\t%s\n' "$id" "$t" "${T_ERR[$inst]}" >>"$WORK/results.tsv"
+        printf '%s\t%s\t-\tunavailable\t-\t-\t-\t-\t%s\n' "$id" "$t" "$(one_line "${T_ERR[$inst]}")" >>"$WORK/results.tsv"
       fi
     done
     for ((rep = 1; rep <= REPS; rep++)); do
@@ -134,7 +134,7 @@ run_all_cases() {
         run_one "$id" "$t" "$rep"
         check_alive "$inst"
         if [ -n "${T_ERR[$inst]:-}" ]; then
-          printf '%s\t%s\t-\tunavailable\t-\t-\t-\t-\t%s\n' "$id" "$t" "${T_ERR[$inst]}" >>"$WORK/results.tsv"
+          printf '%s\t%s\t-\tunavailable\t-\t-\t-\t-\t%s\n' "$id" "$t" "$(one_line "${T_ERR[$inst]}")" >>"$WORK/results.tsv"
         fi
       done
     done

@@ -113,6 +113,9 @@ percentiles() {
     }'
 }
 
+# one_line TEXT: TEXT without tabs or newlines (it goes into a TSV column).
+one_line() { tr '\t\n\r' '   ' <<<"$1" | sed 's/ *$//'; }
+
 # median of the numeric arguments ("-" when none).
 median() {
   printf '%s\n' "$@" | { grep -E '^[0-9.]+$' || true; } | sort -g | awk '

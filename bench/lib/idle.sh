@@ -26,10 +26,13 @@ idle_one() {
   [ "${ok:-0}" = "$n" ] || note=$(sed -n 's/.*\(failed=.*\)/\1/p' <<<"$res" | cut -c1-300)
   [ -n "$res" ] || note="idle_clients produced no result: $(tail -n 2 "$WORK/idle-$t.out" | tr '\n' ' ')"
   check_alive "$t"
-  kill -0 "$pid" 2>/dev/null || note="$note; ${T_ERR[$t]}"
+  if [ -n "${T_ERR[$t]:-}" ]; then
+    note="$note; ${T_ERR[$t]}"
+    with="- - -"  # measured after the process had gone: meaningless
+  fi
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$t" "$n" "${ok:-0}" "$(cut -d' ' -f1 <<<"$before")" \
     "$(cut -d' ' -f1 <<<"$with")" "$(cut -d' ' -f2 <<<"$before")" "$(cut -d' ' -f2 <<<"$with")" \
-    "$(cut -d' ' -f3 <<<"$with")" "$note" >>"$WORK/idle.tsv"
+    "$(cut -d' ' -f3 <<<"$with")" "$(one_line "$note")" >>"$WORK/idle.tsv"
   log "idle $t: ${ok:-0}/$n clients, RSS $(cut -d' ' -f1 <<<"$before") -> $(cut -d' ' -f1 <<<"$with") KiB"
   sleep 2  # let the proxy see the disconnects before the next target
 }
@@ -44,7 +47,7 @@ run_idle_case() {
   for t in pgbouncer pgpool pgscale; do
     target_selected "$t" || continue
     if [ -n "${T_ERR[$t]:-}" ]; then
-      printf '%s\t%s\t0\t-\t-\t-\t-\t-\t%s\n' "$t" "$IDLE_N" "${T_ERR[$t]}" >>"$WORK/idle.tsv"
+      printf '%s\t%s\t0\t-\t-\t-\t-\t-\t%s\n' "$t" "$IDLE_N" "$(one_line "${T_ERR[$t]}")" >>"$WORK/idle.tsv"
       continue
     fi
     n=$IDLE_N

@@ -145,7 +145,8 @@ start_pgscale() { # NAME PORT SPLIT
 check_alive() {
   local n=$1 pid=${T_PID[$1]:-} log
   [ "$n" = direct ] || [ -z "$pid" ] || [ -n "${T_ERR[$n]:-}" ] && return 0
-  kill -0 "$pid" 2>/dev/null && return 0
+  # kill -0 succeeds on a zombie (a crashed child not reaped yet): look at its state as well.
+  kill -0 "$pid" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null)" != Z ] && return 0
   local st=0
   wait "$pid" 2>/dev/null || st=$?   # our child (pgscale, pgpool): its exit status; else 127
   log=$(ls "$WORK/$n"/*.log 2>/dev/null | head -n 1)
