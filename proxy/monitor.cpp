@@ -85,7 +85,10 @@ void Monitor::update_config(const config::Config& config) {
 }
 
 void Monitor::check_now() {
-  asio::post(strand_, [this] { wake_timer_.cancel(); });
+  asio::post(strand_, [this] {
+    round_requested_ = true;  // also when a round is running: its samples may predate the call
+    wake_timer_.cancel();
+  });
 }
 
 void Monitor::set_function_catalog_sink(CatalogSink sink) {

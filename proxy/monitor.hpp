@@ -60,7 +60,8 @@ class Monitor {
   // Failover: a fenced node never gets traffic (Topology::primary / eligible_replicas skip it).
   void set_fenced(std::string_view node_name, bool fenced);
 
-  // Run a round now instead of at the next interval (e.g. a write needs a fresh primary LSN).
+  // Run a round now instead of at the next interval (e.g. read-your-writes wants a primary LSN
+  // observed after a commit). A call during a round makes another round follow it at once.
   void check_now();
 
   // Receives the function volatility catalog of a primary's pg_proc (function_catalog.hpp), called
@@ -78,6 +79,7 @@ class Monitor {
 
   boost::asio::awaitable<void> run();
   boost::asio::awaitable<void> run_round();
+  boost::asio::awaitable<void> wait_next_round(SteadyClock::time_point started);
   boost::asio::awaitable<void> check_node(NodeRuntime& node, PqDeadline deadline);
   boost::asio::awaitable<void> stop_on_strand();
   boost::asio::awaitable<void> fetch_catalog();
@@ -103,6 +105,7 @@ class Monitor {
   std::optional<SteadyClock::time_point> last_catalog_fetch_;
   std::unique_ptr<PqConn> catalog_conn_;      // only while a fetch runs
   uint64_t version_ = 0;
+  bool round_requested_ = false;  // check_now() since the current round began
   bool started_ = false;
   bool stopping_ = false;
   bool finished_ = true;

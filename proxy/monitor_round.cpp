@@ -118,16 +118,29 @@ asio::awaitable<void> Monitor::run() {
       pending_config_.reset();
     }
     const auto started = SteadyClock::now();
+    round_requested_ = false;
     co_await run_round();
     if (stopping_) break;
     publish();
     co_await fetch_catalog();
     if (stopping_) break;
-    wake_timer_.expires_at(started + settings_.interval);
-    co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await wait_next_round(started);
   }
   for (auto& shard : shards_)
     for (auto& node : shard->nodes) node->conn->close();
+}
+
+asio::awaitable<void> Monitor::wait_next_round(SteadyClock::time_point started) {
+  // check_now() shortens the wait, but rounds still start at least kMinGap apart: a router asking
+  // after every commit must not turn the monitor into a load generator.
+  constexpr auto kMinGap = std::chrono::milliseconds{20};
+  for (int i = 0; i < 1000 && !stopping_ && !pending_config_; ++i) {
+    const auto target = round_requested_ ? started + std::min<SteadyClock::duration>(kMinGap, settings_.interval)
+                                         : started + settings_.interval;
+    if (SteadyClock::now() >= target) break;
+    wake_timer_.expires_at(target);
+    co_await wake_timer_.async_wait(asio::as_tuple(asio::use_awaitable));  // cancelled = look again
+  }
 }
 
 asio::awaitable<void> Monitor::run_round() {

@@ -284,3 +284,35 @@ TEST_CASE("the function catalog comes from the primary's pg_proc and refreshes o
   CHECK(got("pgscale_mon_late", Volatility::volatile_));
   CHECK(deliveries.load() >= 2);
 }
+
+TEST_CASE("check_now runs a round at once: a primary LSN observed after a commit", "[monitor]") {
+  const auto& c = Cluster::instance();
+  const uint16_t primary = c.port("PGSCALE_S0_PRIMARY_PORT");
+  auto cfg = cluster_config();
+  cfg.monitor.interval = std::chrono::hours{1};  // without check_now there is no second round
+  MonitorRunner runner(cfg);
+  auto first = wait_for(runner.store(), all_up);
+  REQUIRE(first != nullptr);
+
+  sql(primary, "CREATE TABLE IF NOT EXISTS pgscale_monitor_ryw (x int)");
+  sql(primary, "INSERT INTO pgscale_monitor_ryw VALUES (1)");
+  const auto commit_lsn = pgscale::parse_lsn(sql(primary, "SELECT pg_current_wal_lsn()"));
+  REQUIRE(commit_lsn.has_value());
+  runner.monitor().check_now();
+  auto fresh = wait_for(runner.store(), [&](const Topology& t) {
+    auto lsn = t.primary_lsn(0);
+    return lsn && *lsn >= *commit_lsn;
+  });
+  REQUIRE(fresh != nullptr);
+  CHECK(fresh->version > first->version);
+  // Replicas become usable for this client's reads once a round shows them past the commit.
+  auto replayed = wait_for(runner.store(), [&](const Topology& t) {
+    runner.monitor().check_now();
+    const auto* r1 = t.find("s0-replica1");
+    const auto* r2 = t.find("s0-replica2");
+    return r1 && r2 && Topology::replica_replayed_past(*r1, *commit_lsn) &&
+           Topology::replica_replayed_past(*r2, *commit_lsn);
+  });
+  REQUIRE(replayed != nullptr);
+  sql(primary, "DROP TABLE pgscale_monitor_ryw");
+}
