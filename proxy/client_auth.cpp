@@ -72,6 +72,16 @@ asio::awaitable<bool> ClientSession::authenticate() {
     co_return false;
   }
   if (!check_database_allowed(*user)) {
+    // A database no user may use is one pgscale does not know: say what PostgreSQL says about a
+    // missing database. One that another user may use: this user is not allowed (hba-like).
+    bool known = false;
+    for (const auto& u : cfg_->users) {
+      known = known || std::find(u.databases.begin(), u.databases.end(), database_) != u.databases.end();
+    }
+    if (!known) {
+      co_await fatal(sqlstate::invalid_catalog_name, fmt::format("database \"{}\" does not exist", database_));
+      co_return false;
+    }
     co_await fatal(sqlstate::invalid_authorization,
                    fmt::format("no pgscale user entry for host \"{}\", user \"{}\", database \"{}\"",
                                peer_.substr(0, peer_.rfind(':')), user_, database_));

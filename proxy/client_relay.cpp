@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "protocol/response.hpp"
+#include "protocol/startup.hpp"
 #include "proxy/client_session.hpp"
 #include "proxy/router.hpp"
 
@@ -148,6 +149,14 @@ asio::awaitable<bool> ClientSession::attach_server() {
                                         c.error));
     co_return false;
   }
+  if (!co_await sync_app_name(*c.conn)) {
+    pool->checkin(std::move(c.conn), false);
+    skipping_ = true;
+    skip_error_sent_ = true;
+    co_await write_client(error_message(Severity::error, sqlstate::connection_failure,
+                                        "server connection lost while setting application_name"));
+    co_return false;
+  }
   server_ = std::move(c.conn);
   server_pool_ = pool;
   pending_syncs_ = 0;
@@ -156,6 +165,23 @@ asio::awaitable<bool> ClientSession::attach_server() {
   cancel_slot_->set(server_->cancel_target());
   start_pump();
   co_return true;
+}
+
+// application_name is not part of the pool key (a psql and a pgbench of the same user share the
+// pool's max_size); the server gets the client's value before its transaction, one round trip
+// only when it differs from what that server runs with.
+asio::awaitable<bool> ClientSession::sync_app_name(ServerConn& server) {
+  if (server.app_name() == app_name_) co_return true;
+  // E'' with quotes and backslashes doubled: correct whatever standard_conforming_strings is.
+  std::string sql = "SET application_name = E'";
+  for (char ch : app_name_) {
+    if (ch == '\'' || ch == '\\') sql += ch;
+    sql += ch;
+  }
+  sql += '\'';
+  bool ok = co_await server.reset(sql, rt_.config()->pool.connect_timeout);
+  if (ok) server.set_app_name(app_name_);
+  co_return ok;
 }
 
 asio::awaitable<bool> ClientSession::handle_skipped(const Frame&) {
@@ -219,6 +245,13 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     if (tag == 'Z' && !body.empty()) {
       tx_status_ = body[0];
       if (pending_syncs_ > 0) --pending_syncs_;
+    } else if (tag == 'S') {
+      // The client's own SET application_name: keep it for its next servers.
+      protocol::ParameterStatus ps;
+      if (protocol::decode(body, ps) == protocol::Errc::ok && ps.name == "application_name") {
+        app_name_.assign(ps.value);
+        server.set_app_name(ps.value);
+      }
     } else if (tag == 'E' && is_transaction_mode() && is_fatal_error(body, server_fatal_text_)) {
       fatal_at = static_cast<size_t>(body.data() - data.data()) - 5;
     }

@@ -197,6 +197,10 @@ bool ClientSession::accept_startup_message(const std::string& packet, std::strin
     return false;
   }
   if (database_.empty()) database_ = user_;
+  if (auto it = params.find("application_name"); it != params.end()) {
+    app_name_ = it->second;
+    params.erase(it);
+  }
   if (params.count("replication")) {
     reply = "pgscale does not support replication connections";
     return false;
@@ -230,6 +234,11 @@ asio::awaitable<bool> ClientSession::greet() {
     }
     params = c.conn->parameters();
     if (mode_ == AttachMode::per_session) {
+      if (!co_await sync_app_name(*c.conn)) {
+        pool_->checkin(std::move(c.conn), false);
+        co_await fatal(sqlstate::connection_failure, "cannot set application_name on the server");
+        co_return false;
+      }
       server_ = std::move(c.conn);
       server_pool_ = pool_;
     }
@@ -240,7 +249,14 @@ asio::awaitable<bool> ClientSession::greet() {
   key_registered_ = true;
   std::string out;
   protocol::encode_auth_ok(out);
-  for (const auto& [k, v] : *params) protocol::encode(out, protocol::ParameterStatus{k, v});
+  bool app_name_sent = false;
+  for (const auto& [k, v] : *params) {
+    // application_name is per client, not per pool: report the client's own.
+    bool is_app = k == "application_name";
+    app_name_sent = app_name_sent || is_app;
+    protocol::encode(out, protocol::ParameterStatus{k, is_app ? std::string_view(app_name_) : std::string_view(v)});
+  }
+  if (!app_name_sent) protocol::encode(out, protocol::ParameterStatus{"application_name", app_name_});
   protocol::encode(out, protocol::BackendKeyData{key_.process_id, key_.secret_key});
   append_ready_for_query(out, 'I');
   if (server_) {

@@ -63,6 +63,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> process_frames(size_t forwardable);
   asio::awaitable<bool> flush_segment(size_t from, size_t to);
   asio::awaitable<bool> attach_server();
+  asio::awaitable<bool> sync_app_name(ServerConn& server);
   asio::awaitable<bool> handle_skipped(const Frame& f);
   asio::awaitable<void> pump(std::shared_ptr<ServerConn> server);
   asio::awaitable<bool> relay_server_bytes(ServerConn& server, bool& release);
@@ -83,7 +84,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // who
   std::string user_;
   std::string database_;
-  Params params_;  // startup parameters besides user/database, sorted (the pool key)
+  Params params_;  // startup parameters besides user/database/application_name, sorted (pool key)
+  std::string app_name_;  // the client's application_name, set on each server it gets
   std::shared_ptr<const config::Config> cfg_;  // snapshot used for routing; refreshed per transaction
   ServerCredentials server_creds_;
   AttachMode mode_ = AttachMode::per_transaction;

@@ -122,9 +122,23 @@ void Pool::checkin(std::shared_ptr<ServerConn> conn, bool reusable) {
   if (!conn) return;
   std::lock_guard lk(mu_);
   if (!reusable || expired_locked(*conn, Clock::now()) || size_ > limits_.max_size) {
-    conn->stream().close();
-    --size_;
-    release_slot_locked();
+    // Terminate, wait (bounded) for the server to hang up, then free the slot: freeing it only once
+    // the backend is gone keeps the server's process count <= max_size while connections are
+    // replaced. co_spawn starts the coroutine by posting, so mu_ is released by then.
+    asio::co_spawn(conn->home(), [self = shared_from_this(), conn]() -> asio::awaitable<void> {
+      std::string bye("X\0\0\0\4", 5);
+      error_code ec;
+      Deadline deadline(conn->home());
+      deadline.arm(std::chrono::seconds(1), [c = conn.get()] { c->stream().close(); });
+      co_await conn->stream().write_all(bye, ec);
+      char buf[512];
+      for (int i = 0; !ec && i < 64; ++i) co_await conn->stream().read_some(asio::buffer(buf), ec);
+      deadline.disarm();
+      conn->stream().close();
+      std::lock_guard lk(self->mu_);
+      --self->size_;
+      self->release_slot_locked();
+    }, asio::detached);
     return;
   }
   conn->touch();

@@ -80,6 +80,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::shared_ptr<ServerConn> take_idle_locked(const asio::any_io_executor& ex);
   bool expired_locked(const ServerConn& c, Clock::time_point now) const;
   void release_slot_locked();
+
   static void wake(const std::shared_ptr<Waiter>& w);
 
   const std::string name_;

@@ -198,6 +198,7 @@ asio::awaitable<bool> ServerConn::read_until_ready(ConnectError& err) {
       protocol::ParameterStatus ps;
       if (protocol::decode(body, ps) == protocol::Errc::ok) {
         params_.emplace_back(std::string(ps.name), std::string(ps.value));
+        if (ps.name == "application_name") app_name_.assign(ps.value);
       }
     } else if (tag == protocol::btag::backend_key_data) {
       protocol::BackendKeyData k;

@@ -70,6 +70,9 @@ class ServerConn {
   CancelKey backend_key() const noexcept { return key_; }
   CancelTarget cancel_target() const { return {host_, port_, key_}; }
   const std::string& node_name() const noexcept { return node_name_; }
+  // application_name the server runs with now (it is not part of the pool key; see session.hpp).
+  const std::string& app_name() const noexcept { return app_name_; }
+  void set_app_name(std::string_view v) { app_name_.assign(v); }
   std::string describe() const;  // "node s0-primary (127.0.0.1:5432) pid 1234" for logs
 
   // Runs `sql` (pool.reset_query) on an idle connection; true when it completed with
@@ -96,6 +99,7 @@ class ServerConn {
   std::string host_;
   uint16_t port_;
   Params params_;
+  std::string app_name_;
   CancelKey key_;
   Clock::time_point created_;
   Clock::time_point last_used_;
