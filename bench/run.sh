@@ -87,10 +87,6 @@ cleanup() {
 start_cluster() {
   CLUSTER_SCRIPT=$ROOT/deploy/local-cluster.sh
   CLUSTER_KIND="deploy/local-cluster.sh (shard 0: primary + replicas)"
-  if [ ! -x "$CLUSTER_SCRIPT" ]; then
-    CLUSTER_SCRIPT=$LIB/mini-cluster.sh
-    CLUSTER_KIND="bench/lib/mini-cluster.sh fallback (primary + 1 replica)"
-  fi
   log "starting the cluster with $CLUSTER_SCRIPT on ports $BASE_PORT.."
   "$CLUSTER_SCRIPT" up "$WORK/cluster" --base-port "$BASE_PORT" >"$WORK/cluster-up.log" 2>&1 ||
     die "cluster did not start: $(tail -n 5 "$WORK/cluster-up.log")"
