@@ -9,7 +9,6 @@
 #include "protocol/response.hpp"
 #include "protocol/startup.hpp"
 #include "proxy/client_session.hpp"
-#include "proxy/router.hpp"
 
 namespace pgscale::proxy {
 
@@ -31,24 +30,6 @@ bool is_fatal_error(std::string_view body, std::string& text) {
   return true;
 }
 }  // namespace
-
-std::shared_ptr<Pool> ClientSession::pool_for_next_transaction(std::string& error) {
-  auto cfg = rt_.config();
-  if (pool_ && pool_cfg_ == cfg.get()) return pool_;  // no reload since: the hot path
-  auto route = Router::route(*cfg, RouteRequest{});
-  if (!route) {
-    error = "no server node configured";
-    return nullptr;
-  }
-  ServerSpec spec{route->node->name, route->node->host, route->node->port, user_, database_,
-                  params_,           cfg->pool.server_tls, cfg->pool.connect_timeout};
-  auto pool = rt_.pools().get(spec, PoolLimits::from(cfg->pool));
-  if (pool != pool_) pool->set_credentials(server_creds_);
-  pool_ = std::move(pool);
-  cfg_ = cfg;  // keeps the snapshot alive so the pointer comparison above stays meaningful
-  pool_cfg_ = cfg.get();
-  return pool_;
-}
 
 asio::awaitable<void> ClientSession::client_loop() {
   for (int spins = 0;; ++spins) {
@@ -107,7 +88,7 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
     if (!skipping_ && !server_) {
       if (!co_await flush_segment(seg, f.offset)) co_return false;
       seg = f.offset;
-      if (!co_await attach_server() && client_gone_) co_return false;
+      if (!co_await attach_server(f) && client_gone_) co_return false;
     }
     if (skipping_) {
       if (!co_await flush_segment(seg, f.offset)) co_return false;
@@ -128,43 +109,12 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
 asio::awaitable<bool> ClientSession::flush_segment(size_t from, size_t to) {
   if (from >= to || !server_ || skipping_) co_return !client_gone_;
   auto server = server_;  // keeps the connection alive across the write
+  std::string_view bytes = cbuf_.readable().substr(from, to - from);
+  note_sent(bytes);
   error_code ec;
-  co_await server->stream().write_all(cbuf_.readable().substr(from, to - from), ec);
+  co_await server->stream().write_all(bytes, ec);
   if (ec && server_ == server) co_await on_server_lost("write to server failed: " + ec.message());
   co_return !client_gone_;
-}
-
-asio::awaitable<bool> ClientSession::attach_server() {
-  std::string error;
-  auto pool = pool_for_next_transaction(error);
-  Pool::Checkout c;
-  if (pool) c = co_await pool->checkout(ex_);
-  else c.error = error;
-  if (!c.conn) {
-    spdlog::warn("client {} user={} db={}: {}", peer_, user_, database_, c.error);
-    skipping_ = true;
-    skip_error_sent_ = true;
-    co_await write_client(error_message(Severity::error,
-                                        c.timed_out ? sqlstate::too_many_connections : sqlstate::connection_failure,
-                                        c.error));
-    co_return false;
-  }
-  if (!co_await sync_app_name(*c.conn)) {
-    pool->checkin(std::move(c.conn), false);
-    skipping_ = true;
-    skip_error_sent_ = true;
-    co_await write_client(error_message(Severity::error, sqlstate::connection_failure,
-                                        "server connection lost while setting application_name"));
-    co_return false;
-  }
-  server_ = std::move(c.conn);
-  server_pool_ = pool;
-  pending_syncs_ = 0;
-  unsynced_ = false;
-  tx_status_ = 'I';
-  cancel_slot_->set(server_->cancel_target());
-  start_pump();
-  co_return true;
 }
 
 // application_name is not part of the pool key (a psql and a pgbench of the same user share the
@@ -257,7 +207,10 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     }
   });
   size_t upto = fatal_at != std::string_view::npos ? fatal_at : r.forwardable;
-  if (upto > 0 && !co_await write_client(data.substr(0, upto))) co_return false;
+  if (upto > 0) {
+    relayed_since_attach_ = true;
+    if (!co_await write_client(data.substr(0, upto))) co_return false;
+  }
   if (r.malformed || fatal_at != std::string_view::npos) {
     server_fatal_ = fatal_at != std::string_view::npos;
     co_return false;
@@ -266,6 +219,7 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
   release = is_transaction_mode() && pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' &&
             sbuf_.size() == 0 && !sscan_.in_streamed_frame() && server_.get() == &server;
   if (release) {
+    on_transaction_end();
     release_server(true);
     if (draining_ || rt_.draining.load()) begin_drain();
   }
@@ -281,6 +235,7 @@ void ClientSession::release_server(bool reusable) {
 }
 
 asio::awaitable<void> ClientSession::on_server_lost(std::string why) {
+  if (co_await reroute_after_failure(why)) co_return;  // client_route.cpp: a read retried elsewhere
   std::string name = server_ ? server_->describe() : "server";
   spdlog::warn("client {} user={} db={}: lost {}: {}", peer_, user_, database_, name, why);
   if (server_) server_->stream().close();

@@ -214,7 +214,7 @@ bool ClientSession::accept_startup_message(const std::string& packet, std::strin
 
 asio::awaitable<bool> ClientSession::greet() {
   std::string error;
-  pool_ = pool_for_next_transaction(error);
+  pool_ = pool_for_next_transaction({}, error);
   if (!pool_) {
     co_await fatal(sqlstate::connection_failure, error);
     co_return false;

@@ -2,7 +2,8 @@
 // One client connection (design: session.hpp). Steps live in three files:
 //   client_session.cpp  startup (TLS, StartupMessage, cancel), greeting, drain, run()
 //   client_auth.cpp     authentication against the YAML users
-//   client_relay.cpp    the client loop, the server->client pump, attach/release, failures
+//   client_relay.cpp    the client loop, the server->client pump, release, failures
+//   client_route.cpp    which node serves the next transaction, attach, retry elsewhere
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,11 +59,19 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> read_password_message(std::string& body);
   bool check_database_allowed(const config::UserConfig& user);
 
+  // --- client_route.cpp (routing seam; issue 5) ---
+  std::string_view frame_text(const Frame& f) const;
+  std::shared_ptr<Pool> pool_for_next_transaction(std::string_view first_statement, std::string& error);
+  asio::awaitable<bool> attach_server(const Frame& first);
+  void note_sent(std::string_view bytes);           // every byte forwarded to the attached server
+  void on_transaction_end();                        // the server is about to be released
+  // The server failed: true when the work was re-sent elsewhere and the client saw nothing.
+  asio::awaitable<bool> reroute_after_failure(const std::string& why);
+
   // --- client_relay.cpp ---
   asio::awaitable<void> client_loop();
   asio::awaitable<bool> process_frames(size_t forwardable);
   asio::awaitable<bool> flush_segment(size_t from, size_t to);
-  asio::awaitable<bool> attach_server();
   asio::awaitable<bool> sync_app_name(ServerConn& server);
   asio::awaitable<bool> handle_skipped(const Frame& f);
   asio::awaitable<void> pump(std::shared_ptr<ServerConn> server);
@@ -71,7 +80,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void release_server(bool reusable);
   asio::awaitable<void> on_server_lost(std::string why);
   asio::awaitable<void> finish();
-  std::shared_ptr<Pool> pool_for_next_transaction(std::string& error);
   bool is_transaction_mode() const { return mode_ == AttachMode::per_transaction; }
 
   Runtime& rt_;
@@ -114,6 +122,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool skipping_ = false;       // server lost: drop messages until the next sync point
   bool skip_error_sent_ = false;
   bool client_gone_ = false;
+  bool relayed_since_attach_ = false;  // a byte of the attached server's answer reached the client
   bool draining_ = false;
   int pumps_running_ = 0;
   asio::steady_timer pump_done_;

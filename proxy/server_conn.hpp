@@ -18,6 +18,8 @@
 #include "config/config.hpp"
 #include "protocol/scram.hpp"
 #include "proxy/cancel.hpp"
+#include "proxy/prepared.hpp"
+#include "proxy/session_state.hpp"
 #include "proxy/session.hpp"
 #include "proxy/stream.hpp"
 
@@ -79,6 +81,10 @@ class ServerConn {
   // ReadyForQuery 'I' and no error, i.e. the connection may be reused.
   asio::awaitable<bool> reset(std::string_view sql, std::chrono::milliseconds timeout);
 
+  // Session state this connection carries from one client to the next (issue 4).
+  ServerStatements& statements() noexcept { return statements_; }  // prepared under pgscale's names
+  Settings& settings() noexcept { return settings_; }                // SET beyond startup parameters
+
   Clock::time_point created() const noexcept { return created_; }
   Clock::time_point last_used() const noexcept { return last_used_; }
   void touch() noexcept { last_used_ = Clock::now(); }
@@ -104,6 +110,8 @@ class ServerConn {
   Clock::time_point created_;
   Clock::time_point last_used_;
   asio::any_io_executor home_;
+  ServerStatements statements_;
+  Settings settings_;
 };
 
 }  // namespace pgscale::proxy
