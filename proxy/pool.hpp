@@ -66,6 +66,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // Periodic upkeep: idle_timeout, max_lifetime, min_idle.
   void maintain(asio::any_io_executor ex);
   const std::string& name() const noexcept { return name_; }
+  const ServerSpec& spec() const noexcept { return spec_; }
   PoolStats stats() const;
 
  private:
@@ -108,6 +109,13 @@ class PoolManager {
   // Shutdown: closes every idle connection while the io_contexts still exist.
   void close_all();
   std::vector<std::pair<std::string, PoolStats>> stats() const;
+  // Every pool (for /metrics): a snapshot of the list, the pools themselves are live.
+  std::vector<std::shared_ptr<Pool>> all() const {
+    std::lock_guard lk(mu_);
+    std::vector<std::shared_ptr<Pool>> out;
+    for (const auto& kv : pools_) out.push_back(kv.second);
+    return out;
+  }
   static std::string pool_name(const ServerSpec& spec);
 
  private:

@@ -1,0 +1,93 @@
+// What /metrics and /status say: read from the runtime's live state, never from a cache that could
+// drift. Families are documented in config/README.md's "Metrics" section.
+#include <fmt/format.h>
+
+#include "proxy/admin_http.hpp"
+#include "proxy/metrics.hpp"
+#include "proxy/version.hpp"
+
+namespace pgscale::proxy {
+
+namespace {
+using Type = MetricsWriter::Type;
+
+std::string json_escape(std::string_view v) {
+  std::string out;
+  for (char c : v) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20) {
+      out += fmt::format("\\u{:04x}", u);
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+void render_pools(MetricsWriter& w, const std::vector<std::shared_ptr<Pool>>& pools) {
+  struct Row {
+    const ServerSpec* spec;
+    PoolStats stats;
+  };
+  std::vector<Row> rows;
+  rows.reserve(pools.size());
+  for (const auto& p : pools) rows.push_back({&p->spec(), p->stats()});
+  auto each = [&](std::string_view name, std::string_view help, auto value) {
+    w.family(name, Type::gauge, help);
+    for (const auto& r : rows) {
+      w.sample({{"node", r.spec->node_name}, {"database", r.spec->database}, {"user", r.spec->user}},
+               static_cast<double>(value(r.stats)));
+    }
+  };
+  each("pgscale_pool_server_connections", "Server connections of the pool, open or opening.",
+       [](const PoolStats& s) { return s.size; });
+  each("pgscale_pool_idle_server_connections", "Server connections idle in the pool.",
+       [](const PoolStats& s) { return s.idle; });
+  each("pgscale_pool_active_server_connections", "Server connections checked out by clients.",
+       [](const PoolStats& s) { return s.size >= s.idle ? s.size - s.idle : 0; });
+  each("pgscale_pool_waiting_clients", "Clients waiting for a server connection of the pool.",
+       [](const PoolStats& s) { return s.waiting; });
+}
+}  // namespace
+
+std::string render_metrics(Runtime& rt, std::chrono::steady_clock::time_point started) {
+  MetricsWriter w;
+  w.family("pgscale_build_info", Type::gauge, "pgscale version (value is always 1).");
+  w.sample({{"version", kVersion}}, 1);
+  w.family("pgscale_uptime_seconds", Type::gauge, "Seconds since pgscale started.");
+  w.sample(seconds_since(started));
+  w.family("pgscale_client_connections", Type::gauge, "Client connections open now (all states).");
+  w.sample(rt.clients.load());
+  w.family("pgscale_client_sessions", Type::gauge, "Client sessions alive now (accepted and not yet closed).");
+  w.sample(static_cast<double>(rt.session_count()));
+  w.family("pgscale_draining", Type::gauge, "1 while pgscale drains after SIGTERM/SIGINT.");
+  w.sample(rt.draining.load() ? 1 : 0);
+  render_pools(w, rt.pools().all());
+  return w.take();
+}
+
+std::string render_status(Runtime& rt, std::chrono::steady_clock::time_point started) {
+  std::string out = fmt::format(R"({{"version":"{}","uptime_seconds":{:.3f},"draining":{},"clients":{},"pools":[)",
+                                kVersion, seconds_since(started), rt.draining.load() ? "true" : "false",
+                                rt.clients.load());
+  bool first = true;
+  for (const auto& p : rt.pools().all()) {
+    auto s = p->stats();
+    const auto& spec = p->spec();
+    out += fmt::format(R"({}{{"node":"{}","database":"{}","user":"{}","size":{},"idle":{},"waiting":{}}})",
+                       first ? "" : ",", json_escape(spec.node_name), json_escape(spec.database),
+                       json_escape(spec.user), s.size, s.idle, s.waiting);
+    first = false;
+  }
+  out += "]}\n";
+  return out;
+}
+
+}  // namespace pgscale::proxy
