@@ -14,6 +14,9 @@ PACKAGES=(
   pgbouncer pgpool2 libbenchmark-dev
   # scripts
   procps iproute2 openssl
+  # driver tests (tests/drivers): psycopg 3 and pgjdbc. node-pg is not listed: Debian's node-pg
+  # cannot be installed next to the NodeSource nodejs of some machines (node-acorn needs nodejs:any).
+  python3-psycopg libpostgresql-jdbc-java
 )
 
 missing=()
