@@ -6,7 +6,12 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include <algorithm>
+
 #include "protocol/auth.hpp"
+#include "protocol/data.hpp"
+#include "protocol/response.hpp"
+#include "protocol/simple_query.hpp"
 #include "protocol/frame.hpp"
 #include "protocol/startup.hpp"
 #include "protocol/wire.hpp"
@@ -17,6 +22,8 @@ namespace pgscale::proxy {
 namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 constexpr uint32_t kMaxStartupReply = 1u << 20;  // a server's auth/startup message is tiny
+constexpr uint32_t kMaxQueryReply = 64u << 20;   // pgscale's own queries return small rows
+constexpr int kMaxQueryMessages = 1'000'000;
 }  // namespace
 
 ServerConn::ServerConn(tcp::socket socket, std::string node_name, std::string host, uint16_t port)
@@ -198,7 +205,7 @@ asio::awaitable<bool> ServerConn::read_until_ready(ConnectError& err) {
       protocol::ParameterStatus ps;
       if (protocol::decode(body, ps) == protocol::Errc::ok) {
         params_.emplace_back(std::string(ps.name), std::string(ps.value));
-        if (ps.name == "application_name") app_name_.assign(ps.value);
+        if (ps.name == "application_name") set_app_name(ps.value);
       }
     } else if (tag == protocol::btag::backend_key_data) {
       protocol::BackendKeyData k;
@@ -250,27 +257,118 @@ asio::awaitable<bool> ServerConn::send(std::string_view bytes, ConnectError& err
 }
 
 asio::awaitable<bool> ServerConn::reset(std::string_view sql, std::chrono::milliseconds timeout) {
+  auto r = co_await query(sql, timeout);
+  co_return r.has_value() && idle_;
+}
+
+void ServerConn::set_app_name(std::string_view v) {
+  app_name_.assign(v);
+  auto it = std::lower_bound(settings_.begin(), settings_.end(), std::string_view("application_name"),
+                             [](const auto& kv, std::string_view k) { return kv.first < k; });
+  if (it == settings_.end() || it->first != "application_name") {
+    it = settings_.insert(it, {"application_name", std::string()});
+  }
+  it->second.assign(v);
+}
+
+asio::awaitable<bool> ServerConn::read_reply(char& tag, std::string& body) {
+  char header[5];
+  error_code ec;
+  co_await stream_.read_exact(asio::buffer(header, 5), ec);
+  if (ec) co_return false;
+  tag = header[0];
+  protocol::Reader r(std::string_view(header + 1, 4));
+  const uint32_t len = r.u32();
+  if (len < 4 || len > kMaxQueryReply) co_return false;
+  body.resize(len - 4);
+  if (!body.empty()) co_await stream_.read_exact(asio::buffer(body), ec);
+  co_return !ec;
+}
+
+bool ServerConn::on_query_message(char tag, std::string_view body, QueryResult& out, bool& failed) {
+  using Row = std::vector<std::optional<std::string>>;
+  switch (tag) {
+    case protocol::btag::row_description: {
+      protocol::RowDescription rd;
+      return protocol::decode(body, rd) == protocol::Errc::ok;
+    }
+    case protocol::btag::data_row: {
+      protocol::DataRow dr;
+      if (protocol::decode(body, dr) != protocol::Errc::ok) return false;
+      Row row;
+      row.reserve(dr.values.size());
+      for (const auto& v : dr.values) row.push_back(v ? std::optional<std::string>(*v) : std::nullopt);
+      current_rows_.push_back(std::move(row));
+      return true;
+    }
+    case protocol::btag::command_complete:
+      out.sets.push_back(std::exchange(current_rows_, {}));
+      return true;
+    case protocol::btag::empty_query_response:
+      return true;
+    case protocol::btag::error_response: {
+      protocol::ErrorFields e;
+      failed = true;
+      if (protocol::decode(body, e) == protocol::Errc::ok) {
+        spdlog::debug("{}: internal query failed: {} ({})", describe(), e.message(), e.sqlstate());
+      }
+      return true;
+    }
+    case protocol::btag::parameter_status: {
+      protocol::ParameterStatus ps;
+      if (protocol::decode(body, ps) == protocol::Errc::ok && ps.name == "application_name") {
+        set_app_name(ps.value);
+      }
+      return true;
+    }
+    case protocol::btag::notice_response:
+      return true;
+    case protocol::btag::notification_response: {
+      size_t at = protocol::begin_message(notifications_, tag);
+      notifications_.append(body);
+      protocol::end_message(notifications_, at);
+      return true;
+    }
+    default:  // COPY, extended-protocol replies...: not a reply to pgscale's own simple query
+      return false;
+  }
+}
+
+asio::awaitable<std::optional<QueryResult>> ServerConn::query(std::string_view sql,
+                                                              std::chrono::milliseconds timeout) {
+  idle_ = false;
+  current_rows_.clear();
   std::string q;
-  size_t at = protocol::begin_message(q, 'Q');
-  protocol::put_cstring(q, sql);
-  protocol::end_message(q, at);
+  protocol::encode(q, protocol::Query{sql});
   Deadline deadline(stream_.socket().get_executor());
   deadline.arm(timeout, [this] { stream_.cancel(); });
   ConnectError err;
   bool ok = co_await send(q, err);
-  bool clean = true;
-  for (int i = 0; ok && i < 10000; ++i) {
+  QueryResult out;
+  bool failed = false;
+  // Bounded: a reply is a few messages per statement plus one per row.
+  for (int i = 0; ok && i < kMaxQueryMessages; ++i) {
     char tag = 0;
     std::string body;
-    ok = co_await read_message(tag, body, err);
-    if (!ok) clean = false;  // an ErrorResponse also ends up here
+    ok = co_await read_reply(tag, body);
     if (ok && tag == protocol::btag::ready_for_query) {
-      deadline.disarm();
-      co_return clean && body.size() == 1 && body[0] == 'I';
+      protocol::ReadyForQuery rfq;
+      ok = protocol::decode(body, rfq) == protocol::Errc::ok;
+      idle_ = ok && rfq.status == protocol::TxStatus::idle;
+      break;
     }
+    if (ok) ok = on_query_message(tag, body, out, failed);
   }
   deadline.disarm();
-  co_return false;
+  current_rows_.clear();
+  if (!ok || !idle_) {
+    idle_ = false;  // mid-reply or in a transaction block: the connection is not reusable
+    spdlog::debug("{}: internal query did not complete{}", describe(),
+                  deadline.expired() ? " (timeout)" : "");
+    co_return std::nullopt;
+  }
+  if (failed) co_return std::nullopt;
+  co_return out;
 }
 
 }  // namespace pgscale::proxy

@@ -74,16 +74,30 @@ class ServerConn {
   const std::string& node_name() const noexcept { return node_name_; }
   // application_name the server runs with now (it is not part of the pool key; see session.hpp).
   const std::string& app_name() const noexcept { return app_name_; }
-  void set_app_name(std::string_view v) { app_name_.assign(v); }
+  // Also keeps settings()'s application_name entry equal (it is always there, see below).
+  void set_app_name(std::string_view v);
   std::string describe() const;  // "node s0-primary (127.0.0.1:5432) pid 1234" for logs
 
   // Runs `sql` (pool.reset_query) on an idle connection; true when it completed with
   // ReadyForQuery 'I' and no error, i.e. the connection may be reused.
   asio::awaitable<bool> reset(std::string_view sql, std::chrono::milliseconds timeout);
 
+  // Runs a simple query on an idle connection and reads every result until ReadyForQuery.
+  // nullopt on ErrorResponse, timeout or I/O error; idle() then says whether the connection still
+  // reached ReadyForQuery 'I' (an ErrorResponse does; a timeout or I/O error does not) and may be
+  // reused. Used for pgscale's own queries (session-state inspect and replay), never for clients.
+  asio::awaitable<std::optional<QueryResult>> query(std::string_view sql, std::chrono::milliseconds timeout);
+  // True when the last query()/reset() ended with ReadyForQuery 'I' (fresh connections: true).
+  bool idle() const noexcept { return idle_; }
+  // NotificationResponse frames (raw, whole) that arrived during query()/reset(): a LISTENing
+  // client must still get them. Cleared by the call.
+  std::string take_notifications() { return std::exchange(notifications_, {}); }
+
   // Session state this connection carries from one client to the next (issue 4).
   ServerStatements& statements() noexcept { return statements_; }  // prepared under pgscale's names
-  Settings& settings() noexcept { return settings_; }                // SET beyond startup parameters
+  // SET beyond startup parameters, as SessionState::apply_inspect reports them; from connect on
+  // it holds application_name (what the server reported), which is not part of the pool key.
+  Settings& settings() noexcept { return settings_; }
 
   Clock::time_point created() const noexcept { return created_; }
   Clock::time_point last_used() const noexcept { return last_used_; }
@@ -99,6 +113,10 @@ class ServerConn {
   // Reads one whole message (startup phase only; the relay path never uses this).
   asio::awaitable<bool> read_message(char& tag, std::string& body, ConnectError& err);
   asio::awaitable<bool> send(std::string_view bytes, ConnectError& err);
+  // Reads one whole message of any kind (ErrorResponse included) for query(); false on I/O error.
+  asio::awaitable<bool> read_reply(char& tag, std::string& body);
+  // Handles one message of a query() reply; false when it is not a legal reply message.
+  bool on_query_message(char tag, std::string_view body, QueryResult& out, bool& failed);
 
   Stream stream_;
   std::string node_name_;
@@ -112,6 +130,9 @@ class ServerConn {
   asio::any_io_executor home_;
   ServerStatements statements_;
   Settings settings_;
+  bool idle_ = true;
+  std::vector<std::vector<std::optional<std::string>>> current_rows_;  // query(): set being read
+  std::string notifications_;
 };
 
 }  // namespace pgscale::proxy
