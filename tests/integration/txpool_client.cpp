@@ -161,7 +161,28 @@ bool Client::prepare_kind(int kind) {
 
 void Client::op_prepare() { prepare_kind(static_cast<int>(rng_() % kKinds)); }
 
-void Client::op_exec() { exec_kind(static_cast<int>(rng_() % kKinds), session_); }
+void Client::op_exec() {
+  const int kind = static_cast<int>(rng_() % kKinds);
+  if (rng_() % 4 == 0) describe_kind(kind);
+  exec_kind(kind, session_);
+}
+
+// Describe (statement variant) answers with this client's statement: its parameter count and
+// types and its result columns, or 26000 when this client has no statement of that name.
+void Client::describe_kind(int kind) {
+  const Stmt s = stmt(kind);
+  PGresult* r = PQdescribePrepared(conn_, s.name.c_str());
+  if (!prepared_[kind]) {
+    expect_state(r, "26000", "PQdescribePrepared of " + s.name + " which this client has not prepared");
+    return;
+  }
+  static constexpr int kColumns[kKinds] = {1, 1, 1, 4, 1, 1};
+  const bool ok = r && PQresultStatus(r) == PGRES_COMMAND_OK && PQnparams(r) == s.nparams &&
+                  PQnfields(r) == kColumns[kind] && (s.nparams == 0 || PQparamtype(r, 0) == (s.type ? s.type : 23));
+  expect(ok, "PQdescribePrepared " + s.name + " -> " + describe(r) + " params " + std::to_string(r ? PQnparams(r) : -1) +
+                 " fields " + std::to_string(r ? PQnfields(r) : -1));
+  PQclear(r);
+}
 
 // Executes statement `kind` and checks its result against what this client prepared under that
 // name, with `effective` the settings in force (SET LOCAL included).

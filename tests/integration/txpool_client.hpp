@@ -56,6 +56,7 @@ class Client {
   bool prepare_kind(int kind);  // false = connection broken
   void op_exec();
   void exec_kind(int kind, const Settings& effective);
+  void describe_kind(int kind);
   void op_set();
   void op_reset();
   void op_transaction();
