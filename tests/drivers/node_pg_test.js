@@ -173,7 +173,7 @@ async function main() {
            `client ${cl.i} after DISCARD ALL: got ${r.rows[0].a}|${r.rows[0].t}`);
     await cl.conn.end();
   }
-  console.log(`# node-postgres: ${conns} connections x ${rounds} rounds, ${checks} checks, ${mismatches} mismatches`);
+  console.log(`# node-postgres ${require('pg/package.json').version}: ${conns} connections x ${rounds} rounds, ${checks} checks, ${mismatches} mismatches`);
   return mismatches > 0 || checks === 0 ? 1 : 0;
 }
 
