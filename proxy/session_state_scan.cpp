@@ -1,0 +1,191 @@
+// The parser-free scan of analyze_effects(); see session_state_scan.hpp.
+#include "proxy/session_state_scan.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cstring>
+
+namespace pgscale::proxy::detail {
+namespace {
+
+bool ident_start(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80; }
+bool ident_char(unsigned char c) { return ident_start(c) || (c >= '0' && c <= '9') || c == '$'; }
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+constexpr std::array<std::string_view, 12> kLeadingWords = {
+    "set", "reset", "discard", "deallocate", "prepare", "declare",
+    "listen", "unlisten", "close", "drop", "do", "call"};
+constexpr std::array<std::string_view, 3> kAnywhereWords = {"temp", "temporary", "set_config"};
+constexpr std::array<std::string_view, 4> kAnywherePrefixes = {
+    "pg_temp", "pg_advisory_lock", "pg_try_advisory_lock", "pg_advisory_unlock"};
+constexpr std::array<std::string_view, 11> kNestingWords = {
+    "and", "or", "not", "is", "case", "at", "collate", "between", "like", "ilike", "similar"};
+
+template <std::size_t N>
+bool one_of(std::string_view w, const std::array<std::string_view, N>& words) {
+  for (auto k : words) {
+    if (w == k) return true;
+  }
+  return false;
+}
+
+bool relevant_word(std::string_view w, bool leading) {
+  if (leading && one_of(w, kLeadingWords)) return true;
+  if (one_of(w, kAnywhereWords)) return true;
+  for (auto p : kAnywherePrefixes) {
+    if (w.starts_with(p)) return true;
+  }
+  return false;
+}
+
+class Scanner {
+ public:
+  explicit Scanner(std::string_view s) : s_(s) {}
+
+  // true = a relevant word or an uncertainty was found.
+  bool run() {
+    while (i_ < s_.size()) {
+      const auto c = static_cast<unsigned char>(s_[i_]);
+      if (c == '-' && peek(1) == '-') {
+        skip_line_comment();
+      } else if (c == '/' && peek(1) == '*') {
+        if (!skip_block_comment()) return true;
+      } else if (c == '\'') {
+        if (!skip_string()) return true;
+        leading_ = false;
+      } else if (c == '"') {
+        if (quoted_identifier()) return true;
+        leading_ = false;
+      } else if (c == '$' && !(peek(1) >= '0' && peek(1) <= '9')) {
+        if (!skip_dollar()) return true;
+        leading_ = false;
+      } else if (c == ';') {
+        leading_ = true;
+        ++i_;
+      } else if (ident_start(c)) {
+        if (word()) return true;
+        leading_ = false;
+      } else {
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v') leading_ = false;
+        ++i_;
+      }
+    }
+    return false;
+  }
+
+ private:
+  char peek(std::size_t k) const { return i_ + k < s_.size() ? s_[i_ + k] : '\0'; }
+
+  void skip_line_comment() {
+    const auto nl = s_.find('\n', i_);
+    i_ = nl == std::string_view::npos ? s_.size() : nl + 1;
+  }
+
+  bool skip_block_comment() {  // nested, as in PostgreSQL
+    int depth = 0;
+    while (i_ + 1 < s_.size()) {
+      if (s_[i_] == '/' && s_[i_ + 1] == '*') {
+        ++depth;
+        i_ += 2;
+      } else if (s_[i_] == '*' && s_[i_ + 1] == '/') {
+        i_ += 2;
+        if (--depth == 0) return true;
+      } else {
+        ++i_;
+      }
+    }
+    return false;
+  }
+
+  // '...' with '' doubling. A backslash may or may not escape (E'', standard_conforming_strings):
+  // rather than guess, give up (false).
+  bool skip_string() {
+    ++i_;
+    while (i_ < s_.size()) {
+      const char c = s_[i_++];
+      if (c == '\\') return false;
+      if (c == '\'') {
+        if (peek(0) != '\'') return true;
+        ++i_;
+      }
+    }
+    return false;
+  }
+
+  // "..." with "" doubling; true when it names a relevant function (or is unterminated).
+  bool quoted_identifier() {
+    const std::size_t start = ++i_;
+    std::string_view content;
+    for (;;) {
+      const auto q = s_.find('"', i_);
+      if (q == std::string_view::npos) return true;
+      i_ = q + 1;
+      if (peek(0) != '"') {
+        content = s_.substr(start, q - start);
+        break;
+      }
+      ++i_;
+    }
+    return relevant_word(content, false);
+  }
+
+  bool skip_dollar() {  // $tag$ ... $tag$; a lone '$' is skipped
+    std::size_t j = i_ + 1;
+    while (j < s_.size() && s_[j] != '$' && ident_char(static_cast<unsigned char>(s_[j]))) ++j;
+    if (j >= s_.size() || s_[j] != '$') {
+      ++i_;
+      return true;
+    }
+    const std::string_view delim = s_.substr(i_, j - i_ + 1);
+    const auto end = s_.find(delim, j + 1);
+    if (end == std::string_view::npos) return false;
+    i_ = end + delim.size();
+    return true;
+  }
+
+  bool word() {
+    const std::size_t start = i_;
+    while (i_ < s_.size() && ident_char(static_cast<unsigned char>(s_[i_]))) ++i_;
+    const std::size_t n = std::min(i_ - start, buf_.size());  // longer words: only prefixes matter
+    for (std::size_t k = 0; k < n; ++k) buf_[k] = lower(s_[start + k]);
+    const std::string_view w(buf_.data(), n);
+    // E'...' / U&'...' literals follow their prefix directly; skip_string handles them.
+    return relevant_word(w, leading_);
+  }
+
+  std::string_view s_;
+  std::size_t i_ = 0;
+  bool leading_ = true;
+  std::array<char, 40> buf_{};
+};
+
+}  // namespace
+
+std::size_t nesting_bound(std::string_view sql) {
+  static constexpr std::string_view kNestingChars = "([+-*/<>=~!@#%^&|`?:";
+  std::size_t n = 0;
+  std::array<char, 8> w{};
+  std::size_t wl = 0;
+  auto end_word = [&] {
+    if (wl > 0 && wl <= w.size() && one_of(std::string_view(w.data(), wl), kNestingWords)) ++n;
+    wl = 0;
+  };
+  for (char c : sql) {
+    if (ident_char(static_cast<unsigned char>(c))) {
+      if (wl < w.size()) w[wl] = lower(c);
+      ++wl;
+      continue;
+    }
+    end_word();
+    if (kNestingChars.find(c) != std::string_view::npos) ++n;
+  }
+  end_word();
+  return n;
+}
+
+ScanVerdict scan_for_effects(std::string_view sql) {
+  if (!Scanner(sql).run()) return ScanVerdict::none;
+  return nesting_bound(sql) > kMaxNesting ? ScanVerdict::too_complex : ScanVerdict::maybe;
+}
+
+}  // namespace pgscale::proxy::detail
