@@ -4,6 +4,7 @@
 
 #include "proxy/admin_http.hpp"
 #include "proxy/metrics.hpp"
+#include "proxy/session_state.hpp"
 #include "proxy/version.hpp"
 
 namespace pgscale::proxy {
@@ -70,6 +71,14 @@ std::string render_metrics(Runtime& rt, std::chrono::steady_clock::time_point st
   w.family("pgscale_draining", Type::gauge, "1 while pgscale drains after SIGTERM/SIGINT.");
   w.sample(rt.draining.load() ? 1 : 0);
   render_pools(w, rt.pools().all());
+  auto& pins = pin_counters();
+  w.family("pgscale_pinned_clients", Type::gauge,
+           "Clients pinned to their server connection now (state that cannot be replayed).");
+  w.sample(static_cast<double>(pins.pinned_clients.load()));
+  w.family("pgscale_pins_total", Type::counter, "Times a client became pinned to its server, by reason.");
+  for (size_t i = 0; i < kPinReasons; ++i) {
+    w.sample({{"reason", pin_reason_name(static_cast<PinReason>(i))}}, static_cast<double>(pins.pins_total[i].load()));
+  }
   return w.take();
 }
 

@@ -82,6 +82,7 @@ TEST_CASE("admin routes: /metrics passes promtool, /health, /status, 404", "[adm
   CHECK(m.body.find("pgscale_pool_server_connections{node=\"s0-\\\"primary\\\"\",database=\"appdb\",user=\"app\"} 0") !=
         std::string::npos);
   CHECK(m.body.find("pgscale_client_connections 0") != std::string::npos);
+  CHECK(m.body.find("pgscale_pins_total{reason=\"temp_table\"} 0") != std::string::npos);
   std::string out;
   CHECK(promtool_check(m.body, out) == 0);
   INFO(out);
