@@ -55,6 +55,14 @@ asio::awaitable<void> ClientSession::client_loop() {
       size_t off = static_cast<size_t>(body.data() - data.data()) - 5;
       frames_.push_back({tag, off, whole ? body.size() + 5 : data.size() - off});
     });
+    // A streamed Bind is rewritten from its prefix: wait until the prefix holds both names.
+    BindNames names;
+    if (!frames_.empty() && frames_.back().tag == 'B' && cscan_.in_streamed_frame() && is_transaction_mode() &&
+        !read_bind_names(data.substr(frames_.back().offset + 5, frames_.back().size - 5), names)) {
+      cscan_.reset();
+      r.forwardable = frames_.back().offset;
+      frames_.pop_back();
+    }
     if (!co_await process_frames(r.forwardable)) co_return;
     if (r.malformed) {
       spdlog::info("client {} user={}: bad frame tag={} length={}", peer_, user_, int(r.bad_tag), r.bad_length);
@@ -68,12 +76,14 @@ asio::awaitable<void> ClientSession::client_loop() {
   }
 }
 
-// Forwards the messages of one read as few writes as possible (usually one). Returns false when
-// the session must end.
+// Forwards the messages of one read as few writes as possible (usually one): frames that need
+// no rewriting are written straight from the client buffer; rewritten ones (prepared_relay.cpp)
+// go through sout_, together with the bytes around them. Returns false when the session must end.
 asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
   size_t seg = 0;  // start of the bytes not yet forwarded or dropped
   size_t first = frames_.empty() ? forwardable : frames_[0].offset;
-  if (first > 0 && (skipping_ || !server_)) seg = first;  // tail of a streamed frame nobody wants
+  if (first > 0 && (skipping_ || !server_ || drop_tail_)) seg = first;  // tail of a streamed frame nobody wants
+  if (drop_tail_) drop_tail_ = frames_.empty() && cscan_.in_streamed_frame();
   for (const Frame& f : frames_) {
     if (f.tag == 'X') {
       co_await flush_segment(seg, f.offset);
@@ -85,8 +95,10 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       co_await fatal(sqlstate::protocol_violation, "unexpected password message after authentication");
       co_return false;
     }
-    if (!skipping_ && !server_) {
+    FramePlan plan = skipping_ ? FramePlan::forward : plan_frame(f);
+    if (!skipping_ && !server_ && plan != FramePlan::local) {
       if (!co_await flush_segment(seg, f.offset)) co_return false;
+      if (!co_await emit_front_locals()) co_return false;  // replies owed before this frame's
       seg = f.offset;
       if (!co_await attach_server(f) && client_gone_) co_return false;
     }
@@ -96,6 +108,9 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       if (is_sync_point(f.tag) && !co_await handle_skipped(f)) co_return false;
       continue;
     }
+    if (plan != FramePlan::forward) plan = handle_special(f, seg);
+    else if (is_transaction_mode()) track_forwarded(f.tag);
+    if (plan == FramePlan::local) continue;
     if (is_sync_point(f.tag)) {
       ++pending_syncs_;
       unsynced_ = false;
@@ -103,16 +118,26 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       unsynced_ = true;
     }
   }
-  co_return co_await flush_segment(seg, forwardable);
+  if (!co_await flush_segment(seg, forwardable)) co_return false;
+  co_return co_await emit_front_locals();
 }
 
 asio::awaitable<bool> ClientSession::flush_segment(size_t from, size_t to) {
-  if (from >= to || !server_ || skipping_) co_return !client_gone_;
+  if (!server_ || skipping_) {
+    sout_.clear();
+    co_return !client_gone_;
+  }
+  std::string_view bytes = from < to ? cbuf_.readable().substr(from, to - from) : std::string_view{};
+  if (!sout_.empty()) {  // rewritten frames pending: one write with the bytes that follow them
+    sout_.append(bytes);
+    bytes = sout_;
+  }
+  if (bytes.empty()) co_return !client_gone_;
   auto server = server_;  // keeps the connection alive across the write
-  std::string_view bytes = cbuf_.readable().substr(from, to - from);
   note_sent(bytes);
   error_code ec;
   co_await server->stream().write_all(bytes, ec);
+  sout_.clear();
   if (ec && server_ == server) co_await on_server_lost("write to server failed: " + ec.message());
   co_return !client_gone_;
 }
@@ -190,26 +215,47 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
   sbuf_.commit(n);
   std::string_view data = sbuf_.readable();
   size_t fatal_at = std::string_view::npos;
+  // Replies pgscale drops, inserts or replaces (prepared statements) turn the zero-copy relay of
+  // `data` into pump_out_: the bytes up to `copied` are in it.
+  bool rewritten = false;
+  size_t copied = 0;
   auto r = sscan_.scan(data, [&](char tag, std::string_view body, bool whole) {
-    if (!whole || fatal_at != std::string_view::npos) return;
-    if (tag == 'Z' && !body.empty()) {
+    if (fatal_at != std::string_view::npos) return;
+    size_t off = static_cast<size_t>(body.data() - data.data()) - 5;
+    if (whole && tag == 'Z' && !body.empty()) {
       tx_status_ = body[0];
       if (pending_syncs_ > 0) --pending_syncs_;
-    } else if (tag == 'S') {
+    } else if (whole && tag == 'S') {
       // The client's own SET application_name: keep it for its next servers.
       protocol::ParameterStatus ps;
       if (protocol::decode(body, ps) == protocol::Errc::ok && ps.name == "application_name") {
         app_name_.assign(ps.value);
         server.set_app_name(ps.value);
       }
-    } else if (tag == 'E' && is_transaction_mode() && is_fatal_error(body, server_fatal_text_)) {
-      fatal_at = static_cast<size_t>(body.data() - data.data()) - 5;
+    } else if (whole && tag == 'E' && is_transaction_mode() && is_fatal_error(body, server_fatal_text_)) {
+      fatal_at = off;
+      return;
     }
+    before_.clear();
+    after_.clear();
+    auto action = tracker_.on_server(tag, body, whole, before_, after_, replacement_, undo_);
+    if (action == ResponseTracker::Action::forward && before_.empty() && after_.empty()) return;
+    if (!rewritten) pump_out_.clear();
+    rewritten = true;
+    size_t end = whole ? off + 5 + body.size() : data.size();
+    pump_out_.append(data.substr(copied, off - copied));
+    pump_out_ += before_;
+    if (action == ResponseTracker::Action::forward) pump_out_.append(data.substr(off, end - off));
+    else if (action == ResponseTracker::Action::replace) pump_out_ += replacement_;
+    pump_out_ += after_;
+    copied = end;
   });
   size_t upto = fatal_at != std::string_view::npos ? fatal_at : r.forwardable;
-  if (upto > 0) {
+  if (rewritten && upto > copied) pump_out_.append(data.substr(copied, upto - copied));
+  std::string_view out = rewritten ? std::string_view(pump_out_) : data.substr(0, upto);
+  if (!out.empty()) {
     relayed_since_attach_ = true;
-    if (!co_await write_client(data.substr(0, upto))) co_return false;
+    if (!co_await write_client(out)) co_return false;
   }
   if (r.malformed || fatal_at != std::string_view::npos) {
     server_fatal_ = fatal_at != std::string_view::npos;
@@ -217,7 +263,7 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
   }
   sbuf_.consume(r.forwardable);
   release = is_transaction_mode() && pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' &&
-            sbuf_.size() == 0 && !sscan_.in_streamed_frame() && server_.get() == &server;
+            sbuf_.size() == 0 && !sscan_.in_streamed_frame() && server_.get() == &server && !pinned();
   if (release) {
     on_transaction_end();
     release_server(true);
@@ -240,6 +286,8 @@ asio::awaitable<void> ClientSession::on_server_lost(std::string why) {
   spdlog::warn("client {} user={} db={}: lost {}: {}", peer_, user_, database_, name, why);
   if (server_) server_->stream().close();
   release_server(false);
+  tracker_.reset(undo_);  // nothing more comes from that server; undo what it never confirmed
+  sout_.clear();
   if (!is_transaction_mode()) {
     co_await fatal(sqlstate::connection_failure, "server connection lost: " + why);
     client_gone_ = true;

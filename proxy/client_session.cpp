@@ -5,6 +5,9 @@
 
 #include <algorithm>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "protocol/auth.hpp"
 #include "protocol/startup.hpp"
 #include "protocol/wire.hpp"
@@ -19,7 +22,8 @@ constexpr size_t kMaxWholeClientFrame = 1024 * 1024;
 }  // namespace
 
 ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
-    : rt_(rt),
+    : write_turn_(socket.get_executor()),
+      rt_(rt),
       ex_(socket.get_executor()),
       client_(std::move(socket)),
       peer_(client_.peer()),
@@ -29,6 +33,8 @@ ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
       sscan_(protocol::Direction::backend, kServerBuffer),
       pump_done_(ex_) {
   frames_.reserve(64);
+  undo_.self = this;
+  write_turn_.expires_at(asio::steady_timer::time_point::max());  // waits end by cancel()
 }
 
 ClientSession::~ClientSession() {
@@ -287,11 +293,20 @@ asio::awaitable<void> ClientSession::fatal(std::string_view code, std::string_vi
   co_await write_client(error_message(Severity::fatal, code, message));
 }
 
+// The client loop (local replies, errors) and the pump (server replies) both write to the
+// client: writes go out whole and in the order they were asked for (a ticket taken before the
+// first suspension), so a local ParseComplete never overtakes the server reply it follows.
 asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
+  uint64_t ticket = write_ticket_++;
+  for (int i = 0; write_serving_ != ticket && i < 1000000; ++i) {
+    co_await write_turn_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
   error_code ec;
-  co_await client_.write_all(bytes, ec);
+  if (!client_gone_) co_await client_.write_all(bytes, ec);
+  ++write_serving_;
+  write_turn_.cancel();
   if (ec) client_gone_ = true;
-  co_return !ec;
+  co_return !ec && !client_gone_;
 }
 
 void ClientSession::begin_drain() {

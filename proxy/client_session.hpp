@@ -15,6 +15,8 @@
 #include "config/config.hpp"
 #include "proxy/cancel.hpp"
 #include "proxy/pool.hpp"
+#include "proxy/prepared.hpp"
+#include "proxy/prepared_tracker.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/replies.hpp"
 #include "proxy/runtime.hpp"
@@ -81,6 +83,42 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<void> on_server_lost(std::string why);
   asio::awaitable<void> finish();
   bool is_transaction_mode() const { return mode_ == AttachMode::per_transaction; }
+
+  // --- prepared room --- (prepared_relay.cpp, client_relay.cpp; issue 4)
+  // Hooks the routing room calls (notes/issue4-5-seams.md).
+  asio::awaitable<bool> prepare_server(ServerConn& conn);  // replay settings; false = unusable
+  std::string_view statement_text(std::string_view client_statement_name) const;
+  bool pinned() const;
+  // Relay steps for frames that are not forwarded byte for byte (named statements, local answers).
+  enum class FramePlan { forward, special, local };
+  FramePlan plan_frame(const Frame& f) const;
+  bool parse_is_known(const Frame& f) const;
+  void track_forwarded(char tag);
+  FramePlan handle_special(const Frame& f, size_t& seg);
+  bool handle_parse(const Frame& f, std::string_view body);
+  bool handle_bind(const Frame& f, std::string_view body);
+  bool handle_describe_close(const Frame& f, std::string_view body);
+  bool handle_query(const Frame& f, std::string_view body);
+  void ensure_prepared(const StatementPtr& stmt, bool client_parse, std::string_view client_name);
+  void push_local(std::string bytes, uint8_t undo = TrackedRequest::none, StatementPtr stmt = {},
+                  std::string_view client_name = {}, bool ready = false);
+  void push_local_error(std::string_view code, std::string message);
+  asio::awaitable<bool> emit_front_locals();
+  asio::awaitable<bool> release_step(std::shared_ptr<ServerConn> server, std::shared_ptr<Pool> pool);
+  struct PreparedUndo final : UndoSink {
+    ClientSession* self = nullptr;
+    void undo(const TrackedRequest& r) override;
+  };
+  ClientStatements statements_;       // the client's protocol-level statement names
+  ResponseTracker tracker_;           // replies the attached server owes, in order
+  PreparedUndo undo_;
+  std::string sout_;                  // rewritten bytes for the server, written with the next flush
+  std::string pump_out_;              // the pump's output when replies were dropped or inserted
+  std::string before_, after_, replacement_;  // pump scratch (no allocation per message)
+  bool drop_tail_ = false;            // drop the streamed tail of a frame pgscale refused
+  uint64_t write_ticket_ = 0;         // client writes go out in the order they were requested
+  uint64_t write_serving_ = 0;
+  asio::steady_timer write_turn_;
 
   Runtime& rt_;
   asio::any_io_executor ex_;

@@ -1,10 +1,125 @@
 #pragma once
-// Protocol-level prepared statements in transaction pooling (issue 4). Owner: prepared room.
-// (Stub committed by the lead to fix the names ServerConn uses; filled in by the owner.)
+// Protocol-level prepared statements in transaction pooling (issue 4; design: session.hpp).
+//
+// A client's named statement must work on whichever server serves its next transaction. Three
+// maps make that so:
+//   StatementRegistry (process-wide)  (query text, parameter types) -> one SharedStatement with
+//                                     one server-side name "pgscale_s<id>", so every client that
+//                                     prepares the same statement shares it on every server;
+//   ClientStatements (per client)     the client's own statement name -> SharedStatement;
+//   ServerStatements (per server)     LRU of the SharedStatements prepared on that connection,
+//                                     bounded by pool.prepared_statement_cache; evicted ones are
+//                                     Closed on the server.
+// The relay rewrites Parse/Bind/Describe/Close of named statements with these (client_relay.cpp,
+// prepared_relay.cpp); the helpers below build the rewritten frames. No Asio, no I/O.
+#include <atomic>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
 
 namespace pgscale::proxy {
 
-// The statements one server connection has prepared under pgscale's names (per-server LRU).
-class ServerStatements {};
+struct SharedStatement {
+  uint64_t id = 0;
+  std::string server_name;  // "pgscale_s<id>"
+  std::string query;
+  std::vector<uint32_t> param_types;
+  std::string parse_frame;  // the whole Parse message under server_name, ready to send
+  // Some server accepted it (ParseComplete): a client's Parse of it may then be answered without
+  // a server, so a blocking PQprepare never waits for a pool slot held by its own thread's clients.
+  mutable std::atomic<bool> validated{false};
+};
+using StatementPtr = std::shared_ptr<const SharedStatement>;
+
+// Thread-safe. Entries live while a client or a server references them (weak values), so a
+// statement that is still prepared on some server keeps its name.
+class StatementRegistry {
+ public:
+  StatementPtr intern(std::string_view query, const std::vector<uint32_t>& param_types);
+  StatementPtr find(std::string_view query, const std::vector<uint32_t>& param_types) const;
+  size_t size() const;  // live entries
+
+ private:
+  void sweep_locked();
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::weak_ptr<const SharedStatement>> map_;
+  uint64_t next_id_ = 1;
+  size_t inserts_since_sweep_ = 0;
+};
+StatementRegistry& statement_registry();
+
+// The client's statement names (never "", the unnamed statement is not tracked).
+class ClientStatements {
+ public:
+  const StatementPtr* find(std::string_view name) const;
+  void set(std::string_view name, StatementPtr s) { map_[std::string(name)] = std::move(s); }
+  // Forgets `name` only while it still means `s` (an undo must not drop a newer statement).
+  void erase_if(std::string_view name, const StatementPtr& s);
+  void erase(std::string_view name) { map_.erase(std::string(name)); }
+  void clear() { map_.clear(); }
+  size_t size() const { return map_.size(); }
+
+ private:
+  std::unordered_map<std::string, StatementPtr> map_;
+};
+
+// What one server connection has prepared under pgscale's names; used by one session at a time.
+class ServerStatements {
+ public:
+  bool contains(uint64_t id) const { return index_.count(id) != 0; }
+  void touch(uint64_t id);
+  // Records `s` as prepared here (most recent). Returns what must be Closed to stay within
+  // `capacity` (at least 1, so the statement being used is never its own victim).
+  std::vector<StatementPtr> add(StatementPtr s, size_t capacity);
+  void erase(uint64_t id);
+  void clear();
+  size_t size() const { return lru_.size(); }
+  // Least recently used first (tests, debugging).
+  std::vector<uint64_t> ids_oldest_first() const;
+
+ private:
+  std::list<StatementPtr> lru_;  // front = most recently used
+  std::unordered_map<uint64_t, std::list<StatementPtr>::iterator> index_;
+};
+
+// A statement name pgscale never creates: a Bind to it fails on the server with 26000, which puts
+// the server into PostgreSQL's own error state (skip to Sync, abort the transaction) when pgscale
+// must report an error of its own at that point of a pipeline.
+inline constexpr std::string_view kMissingStatement = "pgscale_missing";
+
+// Frame builders (whole messages, tag and length included).
+void append_close_statement(std::string& out, std::string_view name);
+void append_describe_statement(std::string& out, std::string_view name);
+void append_failing_bind(std::string& out);  // Bind "" to kMissingStatement, no parameters
+
+// The portal and statement names at the front of a Bind body, which may be a prefix of the body
+// (a streamed frame). False when the prefix does not hold both names yet.
+struct BindNames {
+  std::string_view portal;
+  std::string_view statement;
+  size_t names_end = 0;  // body offset just after the statement name's NUL
+};
+bool read_bind_names(std::string_view body_prefix, BindNames& out);
+// Appends a Bind header whose statement name is `statement` instead of the original one:
+// tag, the adjusted length (of the whole, possibly streamed, frame), portal, statement. The caller
+// then sends the original body from names_end on (the rest of the prefix and any streamed tail).
+void append_bind_header(std::string& out, uint32_t original_length, const BindNames& names,
+                        std::string_view statement);
+
+// Simple-Query commands pgscale answers from the client's own statements (exactly one statement,
+// optional trailing semicolon, comments not recognised: those go to the server).
+struct LocalCommand {
+  enum Kind { none, deallocate, deallocate_all, discard_all } kind = none;
+  std::string name;  // deallocate: the statement name as PostgreSQL folds it
+};
+LocalCommand parse_local_command(std::string_view sql);
+// True when `sql` might deallocate statements on the server (DEALLOCATE, DISCARD): cheap and
+// conservative, for Query texts pgscale forwards.
+bool may_deallocate(std::string_view sql);
 
 }  // namespace pgscale::proxy

@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
-# pgbench in the simple and extended protocol modes at 50 clients through a pgscale whose pool
-# holds at most 10 server connections: zero failed transactions, and the primary never sees more
-# than 10 connections of the app user.
-# -M prepared is not here yet: named prepared statements in transaction pooling need re-preparation
-# on whichever server serves the next transaction (issue 4); today pgbench fails with
-# "prepared statement P_0 already exists", so this test would only fail on main.
+# pgbench in the simple, extended and prepared protocol modes at 50 clients through a pgscale whose
+# pool holds at most 10 server connections: zero failed transactions, and the primary never sees
+# more than 10 connections of the app user. -M prepared makes every client prepare the same named
+# statements (P_0...) once and execute them on whichever server serves each transaction (issue 4):
+# the primary must hold them under pgscale's shared names only, at most once per connection.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
@@ -35,7 +34,7 @@ sample_server_conns() {
   done
 }
 
-for mode in simple extended; do
+for mode in simple extended prepared; do
   rm -f "$PROXY_TMP/stop_sampling" "$PROXY_TMP/conns_$mode"
   sample_server_conns "$PROXY_TMP/conns_$mode" &
   sampler=$!
@@ -60,6 +59,14 @@ for mode in simple extended; do
     expect_gt "pgbench -M $mode: direct clients seen by the sampler" "$POOL_MAX" "${max_conns:-}"
   fi
 done
+
+if [[ "$PGSCALE_TEST_TARGET" == pgscale ]]; then
+  # After -M prepared: the 50 clients' statements were shared, not prepared per client.
+  pgbench_stmts="$(tpsql -At -c "SELECT count(*) FROM pg_prepared_statements" 2>&1)"
+  expect_eq "a fresh server transaction sees no client-named statement" "0" \
+    "$(tpsql -At -c "SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'P\_%'" 2>&1)"
+  echo "# statements prepared on the server serving this psql: $pgbench_stmts"
+fi
 
 expect_gt "history rows written by the runs" 0 "$(tpsql -At -c 'SELECT count(*) FROM pgbench_history' 2>&1)"
 proxy_test_done

@@ -1,0 +1,238 @@
+#include "proxy/prepared.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "protocol/extended_query.hpp"
+#include "protocol/wire.hpp"
+
+namespace pgscale::proxy {
+
+namespace {
+constexpr size_t kSweepEvery = 1024;
+
+std::string registry_key(std::string_view query, const std::vector<uint32_t>& types) {
+  std::string key;
+  key.reserve(4 + types.size() * 4 + query.size());
+  protocol::put_u32(key, static_cast<uint32_t>(types.size()));
+  for (uint32_t t : types) protocol::put_u32(key, t);
+  key.append(query);
+  return key;
+}
+
+bool ieq(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+  }
+  return true;
+}
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+
+// Splits a single-statement text into words: identifiers (folded to lower case, as PostgreSQL
+// does for unquoted names) and double-quoted identifiers (kept). False on anything else
+// (comments, literals, a second statement): such texts go to the server.
+bool split_words(std::string_view sql, std::vector<std::string>& words) {
+  size_t end = sql.size();
+  while (end > 0 && (is_space(sql[end - 1]) || sql[end - 1] == ';')) {
+    if (sql[end - 1] == ';' && end >= 2 && sql[end - 2] == ';') return false;
+    --end;
+  }
+  size_t i = 0;
+  while (i < end) {
+    char c = sql[i];
+    if (is_space(c)) {
+      ++i;
+    } else if (c == '"') {
+      std::string w;
+      for (++i;; ++i) {
+        if (i >= end) return false;
+        if (sql[i] == '"') {
+          if (i + 1 < end && sql[i + 1] == '"') {
+            w += '"';
+            ++i;
+            continue;
+          }
+          ++i;
+          break;
+        }
+        w += sql[i];
+      }
+      if (w.empty()) return false;
+      words.push_back(std::move(w));
+    } else if (std::isalpha(static_cast<unsigned char>(c)) || c == '_' || static_cast<unsigned char>(c) >= 0x80) {
+      std::string w;
+      while (i < end && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' || sql[i] == '$' ||
+                         static_cast<unsigned char>(sql[i]) >= 0x80)) {
+        w += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i])));
+        ++i;
+      }
+      words.push_back(std::move(w));
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+}  // namespace
+
+StatementPtr StatementRegistry::intern(std::string_view query, const std::vector<uint32_t>& types) {
+  std::string key = registry_key(query, types);
+  std::lock_guard lock(mu_);
+  auto it = map_.find(key);
+  if (it != map_.end()) {
+    if (auto live = it->second.lock()) return live;
+  }
+  auto s = std::make_shared<SharedStatement>();
+  s->id = next_id_++;
+  s->server_name = "pgscale_s" + std::to_string(s->id);
+  s->query.assign(query);
+  s->param_types = types;
+  protocol::encode(s->parse_frame, protocol::Parse{s->server_name, s->query, s->param_types});
+  map_[std::move(key)] = s;
+  if (++inserts_since_sweep_ >= kSweepEvery) sweep_locked();
+  return s;
+}
+
+StatementPtr StatementRegistry::find(std::string_view query, const std::vector<uint32_t>& types) const {
+  std::string key = registry_key(query, types);
+  std::lock_guard lock(mu_);
+  auto it = map_.find(key);
+  return it == map_.end() ? nullptr : it->second.lock();
+}
+
+void StatementRegistry::sweep_locked() {
+  inserts_since_sweep_ = 0;
+  for (auto it = map_.begin(); it != map_.end();) {
+    if (it->second.expired()) it = map_.erase(it);
+    else ++it;
+  }
+}
+
+size_t StatementRegistry::size() const {
+  std::lock_guard lock(mu_);
+  return static_cast<size_t>(std::count_if(map_.begin(), map_.end(), [](const auto& kv) { return !kv.second.expired(); }));
+}
+
+StatementRegistry& statement_registry() {
+  static StatementRegistry registry;
+  return registry;
+}
+
+const StatementPtr* ClientStatements::find(std::string_view name) const {
+  auto it = map_.find(std::string(name));
+  return it == map_.end() ? nullptr : &it->second;
+}
+
+void ClientStatements::erase_if(std::string_view name, const StatementPtr& s) {
+  auto it = map_.find(std::string(name));
+  if (it != map_.end() && it->second == s) map_.erase(it);
+}
+
+void ServerStatements::touch(uint64_t id) {
+  auto it = index_.find(id);
+  if (it != index_.end() && it->second != lru_.begin()) lru_.splice(lru_.begin(), lru_, it->second);
+}
+
+std::vector<StatementPtr> ServerStatements::add(StatementPtr s, size_t capacity) {
+  std::vector<StatementPtr> evicted;
+  if (contains(s->id)) {
+    touch(s->id);
+    return evicted;
+  }
+  lru_.push_front(std::move(s));
+  index_[lru_.front()->id] = lru_.begin();
+  capacity = std::max<size_t>(capacity, 1);
+  while (lru_.size() > capacity) {
+    evicted.push_back(lru_.back());
+    index_.erase(lru_.back()->id);
+    lru_.pop_back();
+  }
+  return evicted;
+}
+
+void ServerStatements::erase(uint64_t id) {
+  auto it = index_.find(id);
+  if (it == index_.end()) return;
+  lru_.erase(it->second);
+  index_.erase(it);
+}
+
+void ServerStatements::clear() {
+  lru_.clear();
+  index_.clear();
+}
+
+std::vector<uint64_t> ServerStatements::ids_oldest_first() const {
+  std::vector<uint64_t> ids;
+  for (auto it = lru_.rbegin(); it != lru_.rend(); ++it) ids.push_back((*it)->id);
+  return ids;
+}
+
+void append_close_statement(std::string& out, std::string_view name) {
+  protocol::encode(out, protocol::Close{protocol::TargetKind::statement, name});
+}
+
+void append_describe_statement(std::string& out, std::string_view name) {
+  protocol::encode(out, protocol::Describe{protocol::TargetKind::statement, name});
+}
+
+void append_failing_bind(std::string& out) {
+  protocol::encode(out, protocol::Bind{"", kMissingStatement, {}, {}, {}});
+}
+
+bool read_bind_names(std::string_view body, BindNames& out) {
+  size_t p = body.find('\0');
+  if (p == std::string_view::npos) return false;
+  size_t s = body.find('\0', p + 1);
+  if (s == std::string_view::npos) return false;
+  out.portal = body.substr(0, p);
+  out.statement = body.substr(p + 1, s - p - 1);
+  out.names_end = s + 1;
+  return true;
+}
+
+void append_bind_header(std::string& out, uint32_t original_length, const BindNames& names,
+                        std::string_view statement) {
+  uint32_t len = original_length - static_cast<uint32_t>(names.statement.size()) + static_cast<uint32_t>(statement.size());
+  out.push_back('B');
+  protocol::put_u32(out, len);
+  protocol::put_cstring(out, names.portal);
+  protocol::put_cstring(out, statement);
+}
+
+LocalCommand parse_local_command(std::string_view sql) {
+  LocalCommand cmd;
+  std::vector<std::string> w;
+  if (!split_words(sql, w) || w.empty()) return cmd;
+  if (w.size() == 2 && w[0] == "discard" && w[1] == "all") {
+    cmd.kind = LocalCommand::discard_all;
+    return cmd;
+  }
+  if (w[0] != "deallocate") return cmd;
+  size_t i = 1;
+  if (i < w.size() && w[i] == "prepare" && w.size() == 3) ++i;  // DEALLOCATE PREPARE name
+  if (i + 1 != w.size()) return cmd;
+  // `ALL` unquoted is the keyword; a quoted "all" is a name. split_words lost the quoting, so
+  // look at the text: a quoted ALL has a '"' right before it.
+  if (w[i] == "all" && sql.find('"') == std::string_view::npos) {
+    cmd.kind = LocalCommand::deallocate_all;
+    return cmd;
+  }
+  cmd.kind = LocalCommand::deallocate;
+  cmd.name = w[i];
+  return cmd;
+}
+
+bool may_deallocate(std::string_view sql) {
+  auto has = [&](std::string_view word) {
+    for (size_t i = 0; i + word.size() <= sql.size(); ++i) {
+      if (ieq(sql.substr(i, word.size()), word)) return true;
+    }
+    return false;
+  };
+  return has("dealloc") || has("discard");
+}
+
+}  // namespace pgscale::proxy

@@ -1,0 +1,333 @@
+// The relay's handling of protocol-level prepared statements in transaction pooling (design:
+// prepared.hpp, session.hpp). Frames that name a statement are rewritten to pgscale's shared
+// server-side name, with a Parse inserted when the attached server lacks it; replies the client
+// must see but the server will not send (or must not be seen) go through the ResponseTracker.
+#include <spdlog/spdlog.h>
+
+#include "protocol/extended_query.hpp"
+#include "protocol/simple_query.hpp"
+#include "proxy/client_session.hpp"
+
+namespace pgscale::proxy {
+
+namespace {
+using Expect = TrackedRequest::Expect;
+using OnReply = TrackedRequest::OnReply;
+
+constexpr std::string_view kDuplicateStatement = "42P05";
+constexpr std::string_view kUnknownStatement = "26000";
+constexpr std::string_view kProgramLimit = "54000";
+constexpr std::string_view kActiveTransaction = "25001";
+
+std::string quoted(std::string_view name) { return "prepared statement \"" + std::string(name) + "\""; }
+
+std::string command_complete(std::string_view tag) {
+  std::string out;
+  protocol::encode(out, protocol::CommandComplete{tag});
+  return out;
+}
+
+uint32_t frame_length(std::string_view frame) {
+  auto b = [&](int i) { return uint32_t{static_cast<uint8_t>(frame[i])}; };
+  return (b(1) << 24) | (b(2) << 16) | (b(3) << 8) | b(4);
+}
+}  // namespace
+
+std::string_view ClientSession::statement_text(std::string_view client_statement_name) const {
+  const StatementPtr* s = statements_.find(client_statement_name);
+  return s ? std::string_view((*s)->query) : std::string_view{};
+}
+
+void ClientSession::PreparedUndo::undo(const TrackedRequest& r) {
+  if ((r.undo & TrackedRequest::drop_server_statement) && r.stmt && self->server_) {
+    self->server_->statements().erase(r.stmt->id);
+  }
+  if ((r.undo & TrackedRequest::drop_client_name) && r.stmt) self->statements_.erase_if(r.client_name, r.stmt);
+  if ((r.undo & TrackedRequest::restore_client_name) && r.stmt && !self->statements_.find(r.client_name)) {
+    self->statements_.set(r.client_name, r.stmt);
+  }
+}
+
+// A whole named Parse whose name is free and whose (text, types) some server already accepted.
+bool ClientSession::parse_is_known(const Frame& f) const {
+  std::string_view frame = cbuf_.readable().substr(f.offset, f.size);
+  protocol::Parse parse;
+  if (frame_length(frame) + 1 != f.size || protocol::decode(frame.substr(5), parse) != protocol::Errc::ok) return false;
+  if (statements_.find(parse.name)) return false;
+  StatementPtr s = statement_registry().find(parse.query, parse.param_types);
+  return s && s->validated.load(std::memory_order_relaxed);
+}
+
+// Decided before a server is attached: local frames never need one.
+ClientSession::FramePlan ClientSession::plan_frame(const Frame& f) const {
+  if (!is_transaction_mode()) return FramePlan::forward;
+  std::string_view data = cbuf_.readable();
+  std::string_view body = data.substr(f.offset + 5, f.size - 5);
+  switch (f.tag) {
+    case 'P':  // named Parse; answered here when no server is attached and some server took it
+      if (body.empty() || body[0] == '\0') return FramePlan::forward;
+      return !server_ && parse_is_known(f) ? FramePlan::local : FramePlan::special;
+    case 'S':  // Sync / Flush with no server attached: the client is idle, nothing is owed by a server
+    case 'H':
+      return server_ ? FramePlan::forward : FramePlan::local;
+    case 'B': {  // Bind of a named statement
+      BindNames n;
+      return read_bind_names(body, n) && !n.statement.empty() ? FramePlan::special : FramePlan::forward;
+    }
+    case 'D':
+    case 'C':  // Describe / Close of a named statement (Close is answered here)
+      if (body.size() < 2 || body[0] != 'S' || body[1] == '\0') return FramePlan::forward;
+      return f.tag == 'C' ? FramePlan::local : FramePlan::special;
+    case 'Q': {
+      if (f.size < 6 + 8 || frame_length(data.substr(f.offset, 5)) + 1 != f.size) return FramePlan::forward;
+      auto cmd = parse_local_command(body.substr(0, body.find('\0')));
+      if (cmd.kind == LocalCommand::none) return may_deallocate(body) ? FramePlan::special : FramePlan::forward;
+      char status = server_ ? tracker_.tx_status() : 'I';
+      if (cmd.kind == LocalCommand::deallocate) {
+        return statements_.find(cmd.name) && status != 'E' ? FramePlan::local : FramePlan::forward;
+      }
+      // DEALLOCATE ALL / DISCARD ALL: the server's copy is shared; answer here unless the server
+      // holds state of this client that it must drop too (pinned) or must raise an error.
+      if (pinned() || status != 'I') return FramePlan::special;
+      return FramePlan::local;
+    }
+    default:
+      return FramePlan::forward;
+  }
+}
+
+// The reply a forwarded frame is owed, for the tracker.
+void ClientSession::track_forwarded(char tag) {
+  switch (tag) {
+    case 'P': tracker_.push(Expect::parse); break;
+    case 'B': tracker_.push(Expect::bind); break;
+    case 'C': tracker_.push(Expect::close); break;
+    case 'D': tracker_.push(Expect::describe); break;
+    case 'E': tracker_.push(Expect::execute); break;
+    case 'S':
+    case 'Q':
+    case 'F': tracker_.push(Expect::ready); break;
+    default: break;  // Flush, CopyData/CopyDone/CopyFail: no reply of their own
+  }
+}
+
+void ClientSession::push_local(std::string bytes, uint8_t undo, StatementPtr stmt, std::string_view client_name,
+                               bool ready) {
+  TrackedRequest r;
+  r.expect = Expect::local;
+  r.text = std::move(bytes);
+  r.undo = undo;
+  r.stmt = std::move(stmt);
+  r.client_name.assign(client_name);
+  r.local_ready = ready;
+  tracker_.push(std::move(r), undo_);
+}
+
+// An error pgscale raises in the middle of a pipeline: a Bind to a statement that does not exist
+// makes the server raise 26000 and enter PostgreSQL's own error state (transaction aborted, skip
+// to Sync); the tracker swaps that error for ours.
+void ClientSession::push_local_error(std::string_view code, std::string message) {
+  append_failing_bind(sout_);
+  TrackedRequest r;
+  r.expect = Expect::bind;
+  r.on_reply = OnReply::replace_error;
+  append_error(r.text, Severity::error, code, message);
+  tracker_.push(std::move(r), undo_);
+}
+
+// Makes sure the attached server has `stmt` (before a Bind/Describe, or for the client's Parse).
+// Close before Parse: the name may survive on the server although the LRU forgot it (a failed
+// DEALLOCATE the LRU was cleared for), and Close of an unknown name is not an error.
+void ClientSession::ensure_prepared(const StatementPtr& stmt, bool client_parse, std::string_view client_name) {
+  ServerStatements& have = server_->statements();
+  if (have.contains(stmt->id)) {
+    have.touch(stmt->id);
+    if (client_parse) {
+      std::string reply;
+      protocol::encode(reply, protocol::ParseComplete{});
+      push_local(std::move(reply), TrackedRequest::drop_client_name, stmt, client_name);
+    }
+    return;
+  }
+  size_t capacity = rt_.config()->pool.prepared_statement_cache;
+  for (const StatementPtr& victim : have.add(stmt, capacity)) {
+    append_close_statement(sout_, victim->server_name);
+    TrackedRequest c;
+    c.expect = Expect::close;
+    c.on_reply = OnReply::swallow;
+    tracker_.push(std::move(c), undo_);
+  }
+  append_close_statement(sout_, stmt->server_name);
+  TrackedRequest c;
+  c.expect = Expect::close;
+  c.on_reply = OnReply::swallow;
+  tracker_.push(std::move(c), undo_);
+  sout_ += stmt->parse_frame;
+  TrackedRequest p;
+  p.expect = Expect::parse;
+  p.on_reply = client_parse ? OnReply::forward : OnReply::swallow;
+  p.undo = TrackedRequest::drop_server_statement | (client_parse ? TrackedRequest::drop_client_name : 0);
+  p.stmt = stmt;
+  p.client_name.assign(client_name);
+  tracker_.push(std::move(p), undo_);
+}
+
+bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
+  std::string_view frame = cbuf_.readable().substr(f.offset, f.size);
+  if (frame_length(frame) + 1 != f.size) {  // streamed: its text cannot be registered
+    drop_tail_ = true;
+    push_local_error(kProgramLimit, "pgscale: a named prepared statement's text is limited to 1 MB");
+    return true;
+  }
+  protocol::Parse parse;
+  if (protocol::decode(body, parse) != protocol::Errc::ok) return false;  // the server says 08P01
+  if (statements_.find(parse.name)) {
+    push_local_error(kDuplicateStatement, quoted(parse.name) + " already exists");
+    return true;
+  }
+  StatementPtr stmt = statement_registry().intern(parse.query, parse.param_types);
+  statements_.set(parse.name, stmt);
+  if (!server_) {  // plan_frame() found it validated: prepared on a server when first used
+    std::string reply;
+    protocol::encode(reply, protocol::ParseComplete{});
+    push_local(std::move(reply), TrackedRequest::drop_client_name, stmt, parse.name);
+    return true;
+  }
+  ensure_prepared(stmt, true, parse.name);
+  return true;
+}
+
+bool ClientSession::handle_bind(const Frame& f, std::string_view body) {
+  BindNames names;
+  if (!read_bind_names(body, names)) return false;
+  std::string_view frame = cbuf_.readable().substr(f.offset, f.size);
+  const StatementPtr* stmt = statements_.find(names.statement);
+  TrackedRequest r;
+  r.expect = Expect::bind;
+  std::string_view target = kMissingStatement;
+  if (stmt) {
+    ensure_prepared(*stmt, false, {});
+    target = (*stmt)->server_name;
+  } else {
+    r.on_reply = OnReply::replace_error;
+    append_error(r.text, Severity::error, kUnknownStatement, quoted(names.statement) + " does not exist");
+  }
+  append_bind_header(sout_, frame_length(frame), names, target);
+  sout_.append(body.substr(names.names_end));  // values; a streamed tail follows as is
+  tracker_.push(std::move(r), undo_);
+  return true;
+}
+
+// Describe('S', name) is rewritten; Close('S', name) is answered here (the server's copy is
+// shared), CloseComplete in its place in the reply stream.
+bool ClientSession::handle_describe_close(const Frame& f, std::string_view body) {
+  std::string_view name = body.substr(1, body.find('\0', 1) - 1);
+  const StatementPtr* found = statements_.find(name);
+  StatementPtr stmt = found ? *found : nullptr;
+  if (f.tag == 'C') {
+    std::string reply;
+    protocol::encode(reply, protocol::CloseComplete{});
+    if (stmt) statements_.erase(name);
+    push_local(std::move(reply), stmt ? TrackedRequest::restore_client_name : TrackedRequest::none, stmt, name);
+    return true;
+  }
+  TrackedRequest r;
+  r.expect = Expect::describe;
+  if (stmt) {
+    ensure_prepared(stmt, false, {});
+    append_describe_statement(sout_, stmt->server_name);
+  } else {
+    append_describe_statement(sout_, kMissingStatement);
+    r.on_reply = OnReply::replace_error;
+    append_error(r.text, Severity::error, kUnknownStatement, quoted(name) + " does not exist");
+  }
+  tracker_.push(std::move(r), undo_);
+  return true;
+}
+
+// DEALLOCATE / DISCARD ALL as a direct connection has them: the client's names go, the server's
+// shared statements stay (or, when the text is forwarded, the LRU forgets what it may have lost).
+bool ClientSession::handle_query(const Frame& f, std::string_view body) {
+  std::string_view sql = body.substr(0, body.find('\0'));
+  auto cmd = parse_local_command(sql);
+  FramePlan plan = plan_frame(f);
+  if (plan == FramePlan::local) {
+    std::string tag;
+    switch (cmd.kind) {
+      case LocalCommand::deallocate:
+        statements_.erase(cmd.name);
+        tag = "DEALLOCATE";
+        break;
+      case LocalCommand::deallocate_all:
+        statements_.clear();
+        tag = "DEALLOCATE ALL";
+        break;
+      case LocalCommand::discard_all:
+        statements_.clear();
+        tag = "DISCARD ALL";
+        break;
+      case LocalCommand::none:
+        return false;
+    }
+    push_local(command_complete(tag), TrackedRequest::none, {}, {}, true);
+    return true;
+  }
+  // Forwarded. DISCARD ALL inside a transaction block fails on the server (25001) and changes
+  // nothing; otherwise whatever may deallocate also drops the client's names when it is ALL.
+  bool in_block = tracker_.tx_status() != 'I';
+  if (!in_block && (cmd.kind == LocalCommand::discard_all || cmd.kind == LocalCommand::deallocate_all)) {
+    statements_.clear();
+  }
+  if (server_) server_->statements().clear();
+  (void)kActiveTransaction;
+  return false;
+}
+
+// One frame that plan_frame() did not let through as is. `seg` is the start of the client bytes
+// not yet forwarded: they go to sout_ first, so rewritten frames keep their place in the stream.
+// Returns forward (the frame goes as is), special (replaced by rewritten frames) or local (answered
+// here, nothing sent).
+ClientSession::FramePlan ClientSession::handle_special(const Frame& f, size_t& seg) {
+  std::string_view data = cbuf_.readable();
+  if (server_ && f.offset > seg) {
+    sout_.append(data.substr(seg, f.offset - seg));
+    seg = f.offset;
+  }
+  std::string_view body = data.substr(f.offset + 5, f.size - 5);
+  bool replaced = false;
+  switch (f.tag) {
+    case 'P': replaced = handle_parse(f, body); break;
+    case 'B': replaced = handle_bind(f, body); break;
+    case 'D':
+    case 'C': replaced = handle_describe_close(f, body); break;
+    case 'Q': replaced = handle_query(f, body); break;
+    case 'S':  // no server: ReadyForQuery with the idle status, right after what is owed before it
+      push_local({}, TrackedRequest::none, {}, {}, true);
+      replaced = true;
+      break;
+    case 'H': replaced = true; break;  // local replies are written at the end of the read anyway
+    default: break;
+  }
+  if (!replaced) {
+    track_forwarded(f.tag);
+    return FramePlan::forward;
+  }
+  seg = f.offset + f.size;
+  bool local = f.tag == 'C' || f.tag == 'Q' || f.tag == 'S' || f.tag == 'H' || (f.tag == 'P' && !server_);
+  return local ? FramePlan::local : FramePlan::special;
+}
+
+asio::awaitable<bool> ClientSession::emit_front_locals() {
+  std::string out;
+  tracker_.take_front_locals(out);
+  if (out.empty()) co_return true;
+  co_return co_await write_client(out);
+}
+
+bool ClientSession::pinned() const { return false; }
+
+asio::awaitable<bool> ClientSession::prepare_server(ServerConn& conn) {
+  co_return co_await sync_app_name(conn);
+}
+
+}  // namespace pgscale::proxy
