@@ -39,6 +39,13 @@ constexpr std::string_view kPinsSql =
     " COALESCE((SELECT usename FROM pg_catalog.pg_stat_activity"
     " WHERE pid OPERATOR(pg_catalog.=) pg_catalog.pg_backend_pid()), session_user))";
 
+// The client's statement_timeout (replayed on this server) must not cancel the pin checks (which
+// scan pg_locks and pg_stat_activity). SET LOCAL: the query string is one implicit transaction
+// block, so it ends with it. It comes after the settings part, which would otherwise read the
+// local 0 instead of the client's value; that part (one pg_settings scan, ~1 ms) still runs
+// under the client's timeout.
+constexpr std::string_view kPinsPrologue = "SET LOCAL statement_timeout = 0;";
+
 constexpr std::string_view kAppName = "application_name";
 
 void sort_settings(Settings& s) {
@@ -158,20 +165,24 @@ void SessionState::note(const StatementEffects& e) {
 bool SessionState::needs_inspect() const { return pending_settings_ || pending_pins_; }
 
 std::string SessionState::inspect_sql() const {
+  if (!needs_inspect()) return {};
   std::string sql;
   if (wants_settings()) sql.append(kSettingsSql).append(";");
-  if (wants_pins()) sql.append(kPinsSql).append(";");
+  if (wants_pins()) sql.append(kPinsPrologue).append(kPinsSql).append(";");
   return sql;
 }
 
 bool SessionState::apply_inspect(const QueryResult& r, Settings& server_settings) {
+  if (!needs_inspect()) return r.sets.empty();
   const bool ws = wants_settings(), wp = wants_pins();
-  if (r.sets.size() != static_cast<size_t>(ws) + static_cast<size_t>(wp)) return false;
+  // Sets as inspect_sql() asked for them: settings; then the pin prologue's (no rows) and pins.
+  const size_t pins_at = ws ? 1 : 0;
+  if (r.sets.size() != pins_at + (wp ? 2 : 0) || (wp && !r.sets[pins_at].empty())) return false;
   Settings server;
   std::optional<std::string> app_source;
   uint8_t pins = pins_;
   if (ws && !read_settings(r.sets[0], server, app_source)) return false;
-  if (wp && !read_pins(r.sets[ws ? 1 : 0], pins)) return false;
+  if (wp && !read_pins(r.sets[pins_at + 1], pins)) return false;
   if (ws) {
     settings_ = server;
     // application_name not SET in this session (never, or RESET/DISCARD ALL since) is the server

@@ -30,6 +30,12 @@ bool one_of(std::string_view w, const std::array<std::string_view, N>& words) {
 }
 
 bool relevant_word(std::string_view w, bool leading) {
+  // Every word looked for starts with one of these letters: most words end here.
+  if (w.size() < 2) return false;
+  switch (w[0]) {
+    case 'c': case 'd': case 'l': case 'p': case 'r': case 's': case 't': case 'u': break;
+    default: return false;
+  }
   if (leading && one_of(w, kLeadingWords)) return true;
   if (one_of(w, kAnywhereWords)) return true;
   for (auto p : kAnywherePrefixes) {

@@ -208,6 +208,18 @@ TEST_CASE("settings: read back by the inspect query, replayed on another connect
     REQUIRE(st.apply_inspect(*ir, a->settings()));
     CHECK(st.settings() == Settings{{"application_name", "itest"}});
     CHECK(st.replay_sql(a->settings()) == "SELECT pg_catalog.set_config(E'application_name', E'itest', false);");
+
+    // The pin checks run with SET LOCAL statement_timeout = 0, which must not leak into what the
+    // settings part reads (it comes first).
+    REQUIRE(co_await b->query(st.replay_sql(b->settings()), 10s));  // b serves the client now
+    b->settings() = st.settings();
+    co_await client_runs(*b, st, "SET statement_timeout = '250ms'; LISTEN tiny_timeout");
+    CHECK(st.pinned_for(PinReason::listen));
+    bool found = false;
+    for (const auto& [k, v] : st.settings()) found = found || (k == "statement_timeout" && v == "250");
+    CHECK(found);
+    co_await client_runs(*b, st, "UNLISTEN *");
+    CHECK_FALSE(st.pinned());
   });
 }
 

@@ -203,7 +203,8 @@ TEST_CASE("apply_inspect: settings part only when settings were noted", "[sessio
   SessionState s(Settings{{"application_name", "mine"}});
   s.note(analyze_effects("SET TimeZone = 'UTC'"));
   const std::string q = s.inspect_sql();
-  CHECK(q.find("pg_settings") != std::string::npos);
+  CHECK(q.starts_with("SELECT name, setting, source FROM pg_catalog.pg_settings"));
+  CHECK(q.find("SET LOCAL") == std::string::npos);
   CHECK(q.find("pg_cursors") == std::string::npos);
 
   Settings server{{"application_name", "old"}};
@@ -237,6 +238,7 @@ TEST_CASE("apply_inspect: settings part only when settings were noted", "[sessio
 namespace {
 QueryResult pins_row(std::vector<const char*> v) {
   QueryResult r;
+  r.sets.emplace_back();  // SET LOCAL statement_timeout before the pin checks
   std::vector<std::optional<std::string>> row;
   for (const char* x : v) row.push_back(x ? std::optional<std::string>(x) : std::nullopt);
   r.sets.push_back({row});
@@ -256,6 +258,7 @@ TEST_CASE("pins and counters follow the server's truth", "[session_state]") {
     REQUIRE(s.needs_inspect());
     const std::string q = s.inspect_sql();
     CHECK(q.find("pg_my_temp_schema") != std::string::npos);
+    CHECK(q.starts_with("SET LOCAL statement_timeout = 0;"));
     CHECK(q.find("pg_settings") == std::string::npos);
     CHECK_FALSE(s.apply_inspect(pins_row({"t", "f", "f", "f", "f"}), server));   // 5 columns
     CHECK_FALSE(s.apply_inspect(pins_row({"t", "f", "f", "f", "f", nullptr}), server));
@@ -275,7 +278,8 @@ TEST_CASE("pins and counters follow the server's truth", "[session_state]") {
     CHECK(both.find("pg_settings") < both.find("pg_my_temp_schema"));
     QueryResult r;
     r.sets.push_back({{std::string("search_path"), std::string("a"), std::string("session")}});
-    r.sets.push_back(pins_row({"t", "f", "f", "t", "f", "f"}).sets[0]);
+    r.sets.emplace_back();
+    r.sets.push_back(pins_row({"t", "f", "f", "t", "f", "f"}).sets[1]);
     REQUIRE(s.apply_inspect(r, server));
     CHECK(c.pins_total[static_cast<size_t>(PinReason::temp_table)].load() == temp0 + 1);
     CHECK(c.pins_total[static_cast<size_t>(PinReason::listen)].load() == listen0 + 1);
