@@ -15,7 +15,10 @@ char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + '
 constexpr std::array<std::string_view, 12> kLeadingWords = {
     "set", "reset", "discard", "deallocate", "prepare", "declare",
     "listen", "unlisten", "close", "drop", "do", "call"};
-constexpr std::array<std::string_view, 3> kAnywhereWords = {"temp", "temporary", "set_config"};
+constexpr std::array<std::string_view, 1> kAnywhereWords = {"set_config"};
+// TEMP/TEMPORARY create something only right after these (CREATE [GLOBAL|LOCAL] TEMP, CREATE OR
+// REPLACE TEMP VIEW, SELECT ... INTO TEMP): a column named temp does not send INSERTs to the parser.
+constexpr std::array<std::string_view, 5> kBeforeTemp = {"create", "global", "local", "into", "replace"};
 constexpr std::array<std::string_view, 4> kAnywherePrefixes = {
     "pg_temp", "pg_advisory_lock", "pg_try_advisory_lock", "pg_advisory_unlock"};
 constexpr std::array<std::string_view, 11> kNestingWords = {
@@ -71,6 +74,10 @@ class Scanner {
       } else if (ident_start(c)) {
         if (word()) return true;
         leading_ = false;
+      } else if (c == ',' || c == '(' || c == ')') {
+        before_temp_ = false;
+        leading_ = false;
+        ++i_;
       } else {
         if (c != ' ' && c != '\t' && c != '\n' && c != '\r' && c != '\f' && c != '\v') leading_ = false;
         ++i_;
@@ -156,12 +163,15 @@ class Scanner {
     for (std::size_t k = 0; k < n; ++k) buf_[k] = lower(s_[start + k]);
     const std::string_view w(buf_.data(), n);
     // E'...' / U&'...' literals follow their prefix directly; skip_string handles them.
+    if (before_temp_ && (w == "temp" || w == "temporary")) return true;
+    before_temp_ = one_of(w, kBeforeTemp);
     return relevant_word(w, leading_);
   }
 
   std::string_view s_;
   std::size_t i_ = 0;
   bool leading_ = true;
+  bool before_temp_ = false;  // the last word allows TEMP/TEMPORARY to follow
   std::array<char, 40> buf_{};
 };
 

@@ -15,8 +15,8 @@ enum class ScanVerdict : unsigned char {
 // Follows PostgreSQL's lexer far enough to skip comments, '...' literals, "..." identifiers and
 // $tag$...$tag$ bodies, and looks for the words a state-changing statement must contain: a
 // statement-leading SET, RESET, DISCARD, DEALLOCATE, PREPARE, DECLARE, LISTEN, UNLISTEN, CLOSE,
-// DROP, DO or CALL; TEMP/TEMPORARY/pg_temp anywhere; set_config and the session advisory-lock
-// functions anywhere. Anything it is unsure about (backslashes in literals, unterminated
+// DROP, DO or CALL; TEMP/TEMPORARY after CREATE/GLOBAL/LOCAL/INTO/REPLACE; pg_temp*,
+// set_config and the session advisory-lock functions anywhere. Anything it is unsure about (backslashes in literals, unterminated
 // quotes) answers `maybe`.
 ScanVerdict scan_for_effects(std::string_view sql);
 

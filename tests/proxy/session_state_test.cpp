@@ -47,6 +47,8 @@ const EffectCase kEffects[] = {
     {"PREPARE TRANSACTION 'gid'", F, F, F},
     {"CREATE TABLE t (a int)", F, F, F},
     {"NOTIFY chan, 'payload'", F, F, F},
+    {"INSERT INTO readings (temp, city) VALUES (1, 'x')", F, F, F},  // a column named temp
+    {"SELECT temp, temporary FROM readings", F, F, F},
     // settings
     {"SET search_path = a, b", T, F, F},
     {"set search_path to \"$user\", public", T, F, F},
@@ -80,6 +82,10 @@ const EffectCase kEffects[] = {
     {"SELECT 1 AS a INTO TEMP t", F, T, F},
     {"CREATE TABLE pg_temp.t (a int)", F, T, F},
     {"CREATE TEMP VIEW v AS SELECT 1", F, T, F},
+    {"CREATE OR REPLACE TEMP VIEW v AS SELECT 1", F, T, F},
+    {"CREATE GLOBAL TEMPORARY TABLE g (a int)", F, T, F},
+    {"create local temp sequence s", F, T, F},
+    {"SELECT 1 AS a INTO TEMPORARY TABLE t2", F, T, F},
     {"SELECT pg_advisory_lock(1)", F, T, F},
     {"SELECT pg_catalog.pg_advisory_lock_shared(1, 2)", F, T, F},
     {"SELECT pg_try_advisory_lock(42)", F, T, F},
