@@ -2,16 +2,21 @@
 # pgscale benchmark: the same pgbench cases against PostgreSQL directly, PgBouncer, Pgpool-II and
 # pgscale, interleaved and repeated, on a throw-away local cluster; writes a Markdown report.
 #
-#   bench/run.sh [--quick] [--out FILE] [--base-port P] [--keep]
+#   bench/run.sh [--quick] [--out FILE] [--base-port P] [--keep] [--build DIR]
 #
 # Environment: PGSCALE_BIN (default build/bin/pgscale), IDLE_CLIENTS_BIN (default
 # build/bin/idle_clients, built on demand), CLASSIFIER_BENCH (default build/bin/classifier_bench),
-# BENCH_DURATION / BENCH_REPS / BENCH_SCALE / BENCH_IDLE_CLIENTS override the mode's settings,
+# BENCH_DURATION / BENCH_REPS / BENCH_SCALE / BENCH_IDLE_CLIENTS / BENCH_C200_MODES ("simple extended
+# prepared": which -M modes get a 200-client case) override the mode's settings,
 # BENCH_CASES (regex on case ids) and BENCH_TARGETS (space-separated) narrow a run.
+# PGSCALE_BASE_BIN (optional): a second pgscale binary (e.g. before a change) run as target
+# "pgscale-base" in every case, interleaved with the others, so before/after come from one run.
+# --build DIR: where the binaries are (default build/; the variables above override it).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-LIB=$ROOT/bench/lib
+# PGSCALE_ROOT: the source tree, when this script runs from a copy (a run is unaffected by edits).
+ROOT=${PGSCALE_ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+LIB=$(cd "$(dirname "$0")" && pwd)/lib
 # shellcheck source=lib/common.sh
 source "$LIB/common.sh"
 # shellcheck source=lib/proxies.sh
@@ -25,6 +30,7 @@ source "$LIB/report.sh"
 
 QUICK=0
 OUT=""
+BUILD_DIR=$ROOT/build
 BASE_PORT=${PGSCALE_BENCH_BASE_PORT:-25800}
 KEEP=0
 while [ $# -gt 0 ]; do
@@ -33,37 +39,41 @@ while [ $# -gt 0 ]; do
     --out) OUT=${2:?--out needs a file}; shift ;;
     --base-port) BASE_PORT=${2:?--base-port needs a port}; shift ;;
     --keep) KEEP=1 ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    --build) BUILD_DIR=$(cd "${2:?--build needs a directory}" && pwd); shift ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
   shift
 done
 
-if [ "$QUICK" = 1 ]; then MODE=quick; SCALE=2; DURATION=5; REPS=1; IDLE_N=1000
-else MODE=full; SCALE=10; DURATION=8; REPS=3; IDLE_N=10000; fi  # ~39 min on 2 cores
+# quick (~5 min): one short run per case and target, 200 clients only with -M simple.
+if [ "$QUICK" = 1 ]; then MODE=quick; SCALE=2; DURATION=2; REPS=1; IDLE_N=1000; C200_MODES=simple
+else MODE=full; SCALE=10; DURATION=8; REPS=3; IDLE_N=10000; C200_MODES="simple extended prepared"; fi  # ~39 min
+C200_MODES=${BENCH_C200_MODES:-$C200_MODES}
 SCALE=${BENCH_SCALE:-$SCALE}
 DURATION=${BENCH_DURATION:-$DURATION}
 REPS=${BENCH_REPS:-$REPS}
 IDLE_N=${BENCH_IDLE_CLIENTS:-$IDLE_N}
 POOL_SIZE=20            # pgscale pool.max_size = PgBouncer default_pool_size (per node / per db+user)
 PGPOOL_CHILDREN=200     # Pgpool-II needs one child per concurrent client: the largest -c below
-PGSCALE_BIN=${PGSCALE_BIN:-$ROOT/build/bin/pgscale}
-CLASSIFIER_BENCH=${CLASSIFIER_BENCH:-$ROOT/build/bin/classifier_bench}
+PGSCALE_BIN=${PGSCALE_BIN:-$BUILD_DIR/bin/pgscale}
+PGSCALE_BASE_BIN=${PGSCALE_BASE_BIN:-}
+CLASSIFIER_BENCH=${CLASSIFIER_BENCH:-$BUILD_DIR/bin/classifier_bench}
 PG_BIN=/usr/lib/postgresql/15/bin
 [ "$(id -u)" = 0 ] || log "not root: PostgreSQL/PgBouncer/Pgpool run as the current user"
 
 ensure_idle_clients() {
-  IDLE_CLIENTS_BIN=${IDLE_CLIENTS_BIN:-$ROOT/build/bin/idle_clients}
+  IDLE_CLIENTS_BIN=${IDLE_CLIENTS_BIN:-$BUILD_DIR/bin/idle_clients}
   [ -x "$IDLE_CLIENTS_BIN" ] && return 0
-  log "building idle_clients into $ROOT/build"
-  { [ -f "$ROOT/build/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$ROOT/build" >/dev/null; } &&
-    cmake --build "$ROOT/build" --target idle_clients -j2 >/dev/null ||
+  log "building idle_clients into $BUILD_DIR"
+  { [ -f "$BUILD_DIR/CMakeCache.txt" ] || cmake -S "$ROOT" -B "$BUILD_DIR" >/dev/null; } &&
+    cmake --build "$BUILD_DIR" --target idle_clients -j2 >/dev/null ||
     log "could not build idle_clients: the idle-client case will be skipped"
 }
 
 check_ports_free() {
   local p busy
-  for p in $(seq "$BASE_PORT" $((BASE_PORT + 30))); do
+  for p in $(seq "$BASE_PORT" $((BASE_PORT + 32))); do
     busy=$(ss -Hltn "sport = :$p" 2>/dev/null | head -n 1)
     [ -z "$busy" ] || die "port $p is in use: pick another range with --base-port"
   done
@@ -123,8 +133,12 @@ start_targets() {
   start_pgpool pgpool-tls $((BASE_PORT + 24)) on 16
   start_pgscale pgscale $((BASE_PORT + 26)) false
   start_pgscale pgscale-rw $((BASE_PORT + 28)) true
-  local t
-  for t in pgbouncer pgpool pgpool-tls pgscale pgscale-rw; do
+  local t extra=""
+  if [ -n "$PGSCALE_BASE_BIN" ]; then
+    start_pgscale pgscale-base $((BASE_PORT + 30)) false "$PGSCALE_BASE_BIN"
+    extra=pgscale-base
+  fi
+  for t in pgbouncer pgpool pgpool-tls pgscale pgscale-rw $extra; do
     if [ -n "${T_ERR[$t]:-}" ]; then log "$t: ${T_ERR[$t]}"; else log "$t: serving on ${T_PORT[$t]}"; fi
   done
 }
@@ -133,6 +147,8 @@ main() {
   command -v pgbouncer >/dev/null && command -v pgpool >/dev/null ||
     die "pgbouncer and pgpool2 are needed: run deploy/install-deps.sh"
   check_ports_free
+  # idle_clients and the proxies it connects to need ~10,000 descriptors each.
+  ulimit -n 20000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
   ensure_idle_clients
   WORK=$(mktemp -d /tmp/pgscale-bench.XXXXXX)
   chmod 755 "$WORK"

@@ -5,7 +5,7 @@
 
 declare -ga CASE_IDS=()
 declare -gA CASE_TITLE=() CASE_ARGS=() CASE_CLIENTS=() CASE_TLS=() CASE_TARGETS=()
-RUN_OVERHEAD_S=2   # per pgbench run: start, log aggregation, slot checks (measured ~1.5 s)
+RUN_OVERHEAD_S=2   # per pgbench run: start, log aggregation, slot checks (measured ~1.5-2 s)
 
 add_case() { # ID CLIENTS TLS(0|1) "TARGETS" "PGBENCH ARGS" TITLE
   [[ $1 =~ ${BENCH_CASES:-.} ]] || return 0
@@ -20,8 +20,10 @@ add_case() { # ID CLIENTS TLS(0|1) "TARGETS" "PGBENCH ARGS" TITLE
 define_cases() {
   local base="direct pgbouncer pgpool pgscale" split="direct pgbouncer pgpool pgscale pgscale-rw"
   local m c t
+  if [ -n "${PGSCALE_BASE_BIN:-}" ]; then base+=" pgscale-base"; split+=" pgscale-base"; fi
   for m in simple extended prepared; do
     for c in 1 32 200; do
+      [ "$c" = 200 ] && [[ " $C200_MODES " != *" $m "* ]] && continue
       t=$base
       [ "$m" = simple ] && [ "$c" != 1 ] && t=$split
       add_case "select-$m-c$c" "$c" 0 "$t" "-S -M $m" "pgbench -S -M $m, $c client$([ "$c" = 1 ] || echo s)"
@@ -53,9 +55,12 @@ budget_text() {
       secs=$((secs + REPS * (DURATION + $(connect_allowance "$id" "$t") + RUN_OVERHEAD_S)))
     done
   done
-  secs=$((secs + 90 + 2 * (20 + IDLE_N / 100) + 60))
+  # Set-up (cluster, pgbench -i) ~30 s; idle clients ~10 s + one SCRAM login per 7 ms for each of
+  # three proxies (measured on 2 loaded cores); classifier micro-benchmark ~15 s.
+  local idle=$((3 * (10 + IDLE_N * 7 / 1000)))
+  secs=$((secs + 30 + idle + 15))
   echo "$runs pgbench runs of ${DURATION}s (+ connect allowance + ~${RUN_OVERHEAD_S}s overhead each)," \
-    "~1.5 min setup, ~$(((2 * (20 + IDLE_N / 100) + 60) / 60)) min idle clients = ~$((secs / 60)) min" \
+    "~0.5 min setup, ~$((idle / 60)) min idle clients = ~$((secs / 60)) min" \
     "(less while pgscale is not available)"
 }
 

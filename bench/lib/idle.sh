@@ -44,7 +44,7 @@ run_idle_case() {
     printf 'all\t%s\t0\t-\t-\t-\t-\t-\tidle_clients not built\n' "$IDLE_N" >>"$WORK/idle.tsv"
     return 0
   fi
-  for t in pgbouncer pgpool pgscale; do
+  for t in pgbouncer pgpool pgscale ${PGSCALE_BASE_BIN:+pgscale-base}; do
     target_selected "$t" || continue
     if [ -n "${T_ERR[$t]:-}" ]; then
       printf '%s\t%s\t0\t-\t-\t-\t-\t-\t%s\n' "$t" "$IDLE_N" "$(one_line "${T_ERR[$t]}")" >>"$WORK/idle.tsv"

@@ -98,7 +98,7 @@ write_pgscale_yaml() { # FILE PORT ADMIN_PORT SPLIT(true|false)
     cat <<EOF
 # Derived by bench/run.sh from the cluster's cluster.env and pg_authid: shard 0 only (the
 # pgbench tables are not sharded), pool.max_size = PgBouncer's default_pool_size.
-listen: {address: 127.0.0.1, port: $port, workers: 0, max_client_connections: 11000,
+listen: {address: 127.0.0.1, port: $port, workers: ${PGSCALE_WORKERS:-0}, max_client_connections: 11000,
          tls: {mode: allow, cert_file: "$PGSCALE_TLS_CERT", key_file: "$PGSCALE_TLS_KEY"}}
 admin: {http_address: 127.0.0.1, http_port: $admin}
 log: {level: warn}
@@ -120,20 +120,20 @@ EOF
   } >"$file"
 }
 
-start_pgscale() { # NAME PORT SPLIT
-  local name=$1 port=$2 split=$3 dir="$WORK/$1" err pid
+start_pgscale() { # NAME PORT SPLIT [BINARY]
+  local name=$1 port=$2 split=$3 bin=${4:-$PGSCALE_BIN} dir="$WORK/$1" err pid
   mkdir -p "$dir"
   T_PORT[$name]=$port
-  if [ ! -x "$PGSCALE_BIN" ]; then
-    T_ERR[$name]="pgscale not available: no executable at $PGSCALE_BIN (build it, or set PGSCALE_BIN)"
+  if [ ! -x "$bin" ]; then
+    T_ERR[$name]="pgscale not available: no executable at $bin (build it, or set PGSCALE_BIN)"
     return 0
   fi
   write_pgscale_yaml "$dir/pgscale.yaml" "$port" "$((port + 1))" "$split"
-  if ! err=$("$PGSCALE_BIN" --config "$dir/pgscale.yaml" --check 2>&1); then
+  if ! err=$("$bin" --config "$dir/pgscale.yaml" --check 2>&1); then
     T_ERR[$name]="pgscale not available: --check rejected the config: $(tr '\n' ' ' <<<"$err" | cut -c1-300)"
     return 0
   fi
-  (ulimit -n 20000 2>/dev/null; exec "$PGSCALE_BIN" --config "$dir/pgscale.yaml") >"$dir/pgscale.log" 2>&1 &
+  (ulimit -n 20000 2>/dev/null; exec "$bin" --config "$dir/pgscale.yaml") >"$dir/pgscale.log" 2>&1 &
   pid=$!
   T_PID[$name]=$pid
   if ! err=$(wait_serving "$port" 15 "$pid"); then

@@ -2,7 +2,7 @@
 # Markdown report of bench/run.sh (sourced); reads $WORK/results.tsv, $WORK/idle.tsv.
 
 declare -gA LABEL=([direct]="direct" [pgbouncer]="PgBouncer" [pgpool]="Pgpool-II"
-  [pgscale]="pgscale (split off)" [pgscale-rw]="pgscale (split on)")
+  [pgscale]="pgscale (split off)" [pgscale-rw]="pgscale (split on)" [pgscale-base]="pgscale baseline")
 
 # tps VALUE: whole transactions per second ("-" stays).
 tps() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) printf "%.0f", v; else printf "%s", v }'; }
@@ -110,6 +110,9 @@ report_case() { # CASE
     "$(ratio "$s_tps" "$d_tps")" "$(ratio "$s_tps" "$b_tps")" "$(delta_us "$s_p50" "$d_p50")"
   [[ " ${CASE_TARGETS[$id]} " == *" pgscale-rw "* ]] &&
     printf '; split on / split off TPS **%s**' "$(ratio "$(med "$id" pgscale-rw 5)" "$s_tps")"
+  [[ " ${CASE_TARGETS[$id]} " == *" pgscale-base "* ]] &&
+    printf '; pgscale / pgscale baseline TPS **%s**, p50 %s µs' "$(ratio "$s_tps" "$(med "$id" pgscale-base 5)")" \
+      "$(delta_us "$s_p50" "$(med "$id" pgscale-base 7)")"
   printf '; PgBouncer added p50 vs direct %s µs.\n' "$(delta_us "$(med "$id" pgbouncer 7)" "$d_p50")"
   fails=$(awk -F'\t' -v c="$id" -v labels="$(for t in "${!LABEL[@]}"; do printf '%s=%s;' "$t" "${LABEL[$t]}"; done)" '
       BEGIN { n = split(labels, kv, ";"); for (i = 1; i <= n; i++) { split(kv[i], p, "="); name[p[1]] = p[2] } }
@@ -119,13 +122,18 @@ report_case() { # CASE
 }
 
 report_summary() {
-  local id
-  printf '\n## Summary (median TPS)\n\n| case | direct | PgBouncer | Pgpool-II | pgscale | pgscale split on | pgscale/direct | pgscale/PgBouncer |\n|---|---:|---:|---:|---:|---:|---:|---:|\n'
+  local id base_h="" base_s=""
+  [ -n "${PGSCALE_BASE_BIN:-}" ] && base_h=" pgscale baseline | pgscale/baseline |" && base_s="---:|---:|"
+  printf '\n## Summary (median TPS)\n\n| case | direct | PgBouncer | Pgpool-II | pgscale | pgscale split on | pgscale/direct | pgscale/PgBouncer |%s\n|---|---:|---:|---:|---:|---:|---:|---:|%s\n' \
+    "$base_h" "$base_s"
   for id in "${CASE_IDS[@]}"; do
-    printf '| %s | %s | %s | %s | %s | %s | %s | %s |\n' "$id" "$(tps "$(med "$id" direct 5)")" \
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s |' "$id" "$(tps "$(med "$id" direct 5)")" \
       "$(tps "$(med "$id" pgbouncer 5)")" "$(tps "$(med "$id" pgpool 5)")" "$(tps "$(med "$id" pgscale 5)")" \
       "$(tps "$(med "$id" pgscale-rw 5)")" "$(ratio "$(med "$id" pgscale 5)" "$(med "$id" direct 5)")" \
       "$(ratio "$(med "$id" pgscale 5)" "$(med "$id" pgbouncer 5)")"
+    [ -n "$base_h" ] && printf ' %s | %s |' "$(tps "$(med "$id" pgscale-base 5)")" \
+      "$(ratio "$(med "$id" pgscale 5)" "$(med "$id" pgscale-base 5)")"
+    printf '\n'
   done
   printf '\n"-" = no successful run (see the case below for why).\n'
 }
@@ -143,6 +151,49 @@ report_idle() {
       print "| " ($1 == "pgbouncer" ? "PgBouncer" : $1 == "pgpool" ? "Pgpool-II" : $1), $3 " of " $2, $8, $4, $5, per, $6, $7, pper, $9 " |" }' "$WORK/idle.tsv"
 }
 
+# idle_per_client TARGET: KiB of RSS per idle client held ("n/a" when not measured).
+idle_per_client() {
+  awk -F'\t' -v t="$1" '$1 == t && $3 > 0 && $4 ~ /^[0-9]+$/ && $5 ~ /^[0-9]+$/ { printf "%.2f", ($5 - $4) / $3; f = 1 }
+    END { if (!f) printf "n/a" }' "$WORK/idle.tsv"
+}
+
+# classifier_ns NAME: the real time per iteration of one Google Benchmark line, in ns.
+classifier_ns() {
+  awk -v n="$1" '$1 == n {
+      v = $2; u = $3
+      if (u == "us") v *= 1000; else if (u == "ms") v *= 1e6; else if (u == "s") v *= 1e9
+      printf "%.0f", v; f = 1; exit }
+    END { if (!f) printf "n/a" }' "$CLASSIFIER_OUT"
+}
+
+# verdict VALUE OP LIMIT: "met" / "not met" / "not measured" (OP is >= or <=).
+verdict() {
+  awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+    if (v !~ /^[-+]?[0-9.]+$/) { printf "not measured"; exit }
+    ok = (op == ">=") ? (v + 0 >= l + 0) : (v + 0 <= l + 0)
+    printf "%s", ok ? "**met**" : "**not met**" }'
+}
+
+report_targets() {
+  local s32 b32 d32 c16 bc16 t16 bt16 p1 idle cls
+  s32=$(med select-simple-c32 pgscale 5); b32=$(med select-simple-c32 pgbouncer 5); d32=$(med select-simple-c32 direct 5)
+  c16=$(med connect-c16 pgscale 5); bc16=$(med connect-c16 pgbouncer 5)
+  t16=$(med connect-tls-c16 pgscale 5); bt16=$(med connect-tls-c16 pgbouncer 5)
+  p1=$(delta_us "$(med select-simple-c1 pgscale 7)" "$(med select-simple-c1 direct 7)")
+  idle=$(idle_per_client pgscale)
+  cls=$(classifier_ns BM_cached_pgbench_select/real_time/threads:1)
+  printf '\n## Issue 6 targets\n\n| target | goal | measured | verdict |\n|---|---|---|---|\n'
+  printf '| -S -M simple -c 32 vs PgBouncer | ≥ 1.20× | %s× | %s |\n' "$(ratio "$s32" "$b32")" "$(verdict "$(ratio "$s32" "$b32")" '>=' 1.2)"
+  printf '| -S -M simple -c 32 vs direct | ≥ 0.90× | %s× | %s |\n' "$(ratio "$s32" "$d32")" "$(verdict "$(ratio "$s32" "$d32")" '>=' 0.9)"
+  printf '| added p50 latency, -S -M simple, 1 client | ≤ 15 µs | %s µs | %s |\n' "$p1" "$(verdict "$p1" '<=' 15)"
+  printf '| -C -c 16 vs PgBouncer | ≥ 1.50× | %s× | %s |\n' "$(ratio "$c16" "$bc16")" "$(verdict "$(ratio "$c16" "$bc16")" '>=' 1.5)"
+  printf '| -C -c 16 with TLS vs PgBouncer | (≥ 1.50×) | %s× | %s |\n' "$(ratio "$t16" "$bt16")" "$(verdict "$(ratio "$t16" "$bt16")" '>=' 1.5)"
+  printf '| memory per idle client (RSS, %s clients) | ≤ 1 KiB | %s KiB | %s |\n' "$IDLE_N" "$idle" "$(verdict "$idle" '<=' 1)"
+  printf '| cached classification (1 thread) | ≤ 300 ns | %s ns | %s |\n' "$cls" "$(verdict "$cls" '<=' 300)"
+  printf '\npgbench logs latencies in whole µs; on a loaded 2-core machine the p50 difference at 1 client\n'
+  printf 'moves by tens of µs between runs: compare it with PgBouncer'"'"'s in the same case below.\n'
+}
+
 write_report() {
   local id
   echo "# pgscale benchmark — $(date -u +%Y-%m-%d) on $(hostname -s) ($MODE)"
@@ -152,6 +203,7 @@ write_report() {
   echo
   report_machine
   report_settings
+  report_targets
   report_summary
   printf '\n## Cases\n'
   for id in "${CASE_IDS[@]}"; do report_case "$id"; done
