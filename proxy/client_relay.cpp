@@ -80,6 +80,7 @@ asio::awaitable<void> ClientSession::client_loop() {
 // no rewriting are written straight from the client buffer; rewritten ones (prepared_relay.cpp)
 // go through sout_, together with the bytes around them. Returns false when the session must end.
 asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
+  co_await wait_internal_query();  // pgscale's own query on the attached server goes first
   size_t seg = 0;  // start of the bytes not yet forwarded or dropped
   size_t first = frames_.empty() ? forwardable : frames_[0].offset;
   if (first > 0 && (skipping_ || !server_ || drop_tail_)) seg = first;  // tail of a streamed frame nobody wants
@@ -108,6 +109,7 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       if (is_sync_point(f.tag) && !co_await handle_skipped(f)) co_return false;
       continue;
     }
+    if (is_transaction_mode()) note_effects(f);
     if (plan != FramePlan::forward) plan = handle_special(f, seg);
     else if (is_transaction_mode()) track_forwarded(f.tag);
     if (plan == FramePlan::local) continue;
@@ -145,7 +147,10 @@ asio::awaitable<bool> ClientSession::flush_segment(size_t from, size_t to) {
 // application_name is not part of the pool key (a psql and a pgbench of the same user share the
 // pool's max_size); the server gets the client's value before its transaction, one round trip
 // only when it differs from what that server runs with.
+// In transaction mode this is the whole settings replay (prepare_server), whichever name the
+// attach code calls.
 asio::awaitable<bool> ClientSession::sync_app_name(ServerConn& server) {
+  if (is_transaction_mode()) co_return co_await prepare_server(server);
   if (server.app_name() == app_name_) co_return true;
   // E'' with quotes and backslashes doubled: correct whatever standard_conforming_strings is.
   std::string sql = "SET application_name = E'";
@@ -228,9 +233,12 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     } else if (whole && tag == 'S') {
       // The client's own SET application_name: keep it for its next servers.
       protocol::ParameterStatus ps;
-      if (protocol::decode(body, ps) == protocol::Errc::ok && ps.name == "application_name") {
-        app_name_.assign(ps.value);
-        server.set_app_name(ps.value);
+      if (protocol::decode(body, ps) == protocol::Errc::ok) {
+        note_parameter_status(ps.name, ps.value);
+        if (ps.name == "application_name") {
+          app_name_.assign(ps.value);
+          server.set_app_name(ps.value);
+        }
       }
     } else if (whole && tag == 'E' && is_transaction_mode() && is_fatal_error(body, server_fatal_text_)) {
       fatal_at = off;
@@ -253,6 +261,16 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
   size_t upto = fatal_at != std::string_view::npos ? fatal_at : r.forwardable;
   if (rewritten && upto > copied) pump_out_.append(data.substr(copied, upto - copied));
   std::string_view out = rewritten ? std::string_view(pump_out_) : data.substr(0, upto);
+  // The transaction may have changed session state: its ReadyForQuery waits until pgscale has
+  // read the state back, so ParameterStatus corrections reach the client before it (as they
+  // would from PostgreSQL itself).
+  std::string held_ready;
+  if (is_transaction_mode() && state_.needs_inspect() && pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' &&
+      r.forwardable == data.size() && !r.malformed && fatal_at == std::string_view::npos && out.size() >= 6 &&
+      out[out.size() - 6] == 'Z' && out.substr(out.size() - 5, 4) == std::string_view("\0\0\0\5", 4)) {
+    held_ready.assign(out.substr(out.size() - 6));
+    out.remove_suffix(6);
+  }
   if (!out.empty()) {
     relayed_since_attach_ = true;
     if (!co_await write_client(out)) co_return false;
@@ -263,7 +281,16 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
   }
   sbuf_.consume(r.forwardable);
   release = is_transaction_mode() && pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' &&
-            sbuf_.size() == 0 && !sscan_.in_streamed_frame() && server_.get() == &server && !pinned();
+            sbuf_.size() == 0 && !sscan_.in_streamed_frame() && server_.get() == &server;
+  if (release && (state_.needs_inspect() || attached_pinned_ || pinned())) {
+    release = co_await release_step(server);
+    if (!held_ready.empty()) held_ready.insert(0, parameter_corrections());
+    if (server_.get() != &server) {  // closed by the step: the pump ends
+      if (!held_ready.empty()) co_await write_client(held_ready);
+      co_return true;
+    }
+  }
+  if (!held_ready.empty() && !co_await write_client(held_ready)) co_return false;
   if (release) {
     on_transaction_end();
     release_server(true);

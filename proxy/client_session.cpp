@@ -22,7 +22,8 @@ constexpr size_t kMaxWholeClientFrame = 1024 * 1024;
 }  // namespace
 
 ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
-    : write_turn_(socket.get_executor()),
+    : internal_done_(socket.get_executor()),
+      write_turn_(socket.get_executor()),
       rt_(rt),
       ex_(socket.get_executor()),
       client_(std::move(socket)),
@@ -35,6 +36,7 @@ ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
   frames_.reserve(64);
   undo_.self = this;
   write_turn_.expires_at(asio::steady_timer::time_point::max());  // waits end by cancel()
+  internal_done_.expires_at(asio::steady_timer::time_point::max());
 }
 
 ClientSession::~ClientSession() {
@@ -207,6 +209,7 @@ bool ClientSession::accept_startup_message(const std::string& packet, std::strin
     app_name_ = it->second;
     params.erase(it);
   }
+  state_ = SessionState(Settings{{"application_name", app_name_}});
   if (params.count("replication")) {
     reply = "pgscale does not support replication connections";
     return false;
@@ -260,9 +263,16 @@ asio::awaitable<bool> ClientSession::greet() {
     // application_name is per client, not per pool: report the client's own.
     bool is_app = k == "application_name";
     app_name_sent = app_name_sent || is_app;
-    protocol::encode(out, protocol::ParameterStatus{k, is_app ? std::string_view(app_name_) : std::string_view(v)});
+    std::string_view value = is_app ? std::string_view(app_name_) : std::string_view(v);
+    protocol::encode(out, protocol::ParameterStatus{k, value});
+    greeted_.emplace_back(k, std::string(value));
+    note_parameter_status(k, value);
   }
-  if (!app_name_sent) protocol::encode(out, protocol::ParameterStatus{"application_name", app_name_});
+  if (!app_name_sent) {
+    protocol::encode(out, protocol::ParameterStatus{"application_name", app_name_});
+    greeted_.emplace_back("application_name", app_name_);
+    note_parameter_status("application_name", app_name_);
+  }
   protocol::encode(out, protocol::BackendKeyData{key_.process_id, key_.secret_key});
   append_ready_for_query(out, 'I');
   if (server_) {

@@ -104,7 +104,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
                   std::string_view client_name = {}, bool ready = false);
   void push_local_error(std::string_view code, std::string message);
   asio::awaitable<bool> emit_front_locals();
-  asio::awaitable<bool> release_step(std::shared_ptr<ServerConn> server, std::shared_ptr<Pool> pool);
+  // At ReadyForQuery 'I': inspect session state, keep a pinned client's server, reset one that
+  // served a pinned client. True = release the server now.
+  asio::awaitable<bool> release_step(ServerConn& server);
+  asio::awaitable<void> wait_internal_query();
+  void note_effects(const Frame& f);
+  // ParameterStatus the client was told vs what its session state says now.
+  void note_parameter_status(std::string_view name, std::string_view value);
+  std::string parameter_corrections();
   struct PreparedUndo final : UndoSink {
     ClientSession* self = nullptr;
     void undo(const TrackedRequest& r) override;
@@ -116,6 +123,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string pump_out_;              // the pump's output when replies were dropped or inserted
   std::string before_, after_, replacement_;  // pump scratch (no allocation per message)
   bool drop_tail_ = false;            // drop the streamed tail of a frame pgscale refused
+  SessionState state_;                // SET settings and pins (session_state.hpp)
+  Settings greeted_;                  // ParameterStatus values of the greeting (session defaults)
+  Settings told_;                     // reportable values the client holds now
+  bool attached_pinned_ = false;      // the attached server held this client's pinned state
+  bool internal_busy_ = false;        // pgscale's own query runs on the attached server
+  asio::steady_timer internal_done_;
   uint64_t write_ticket_ = 0;         // client writes go out in the order they were requested
   uint64_t write_serving_ = 0;
   asio::steady_timer write_turn_;

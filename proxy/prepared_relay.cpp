@@ -4,8 +4,12 @@
 // must see but the server will not send (or must not be seen) go through the ResponseTracker.
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "protocol/extended_query.hpp"
 #include "protocol/simple_query.hpp"
+#include "protocol/startup.hpp"
 #include "proxy/client_session.hpp"
 
 namespace pgscale::proxy {
@@ -264,12 +268,15 @@ bool ClientSession::handle_query(const Frame& f, std::string_view body) {
         break;
       case LocalCommand::discard_all:
         statements_.clear();
+        state_.discard_all();
         tag = "DISCARD ALL";
         break;
       case LocalCommand::none:
         return false;
     }
-    push_local(command_complete(tag), TrackedRequest::none, {}, {}, true);
+    std::string reply = command_complete(tag);
+    if (cmd.kind == LocalCommand::discard_all) reply += parameter_corrections();
+    push_local(std::move(reply), TrackedRequest::none, {}, {}, true);
     return true;
   }
   // Forwarded. DISCARD ALL inside a transaction block fails on the server (25001) and changes
@@ -324,10 +331,108 @@ asio::awaitable<bool> ClientSession::emit_front_locals() {
   co_return co_await write_client(out);
 }
 
-bool ClientSession::pinned() const { return false; }
+bool ClientSession::pinned() const { return state_.pinned(); }
 
+// A server fresh from the pool runs this client's settings before its first byte (one round trip
+// only when they differ from what that server runs with).
 asio::awaitable<bool> ClientSession::prepare_server(ServerConn& conn) {
-  co_return co_await sync_app_name(conn);
+  attached_pinned_ = false;
+  std::string sql = state_.replay_sql(conn.settings());
+  if (sql.empty()) co_return true;
+  auto r = co_await conn.query(sql, rt_.config()->pool.connect_timeout);
+  if (!r) co_return false;
+  conn.settings() = state_.settings();
+  for (const auto& [k, v] : conn.settings()) {
+    if (k == "application_name") conn.set_app_name(v);
+  }
+  co_return true;
+}
+
+// Every statement text the client sends may change settings or pins (cached parse).
+void ClientSession::note_effects(const Frame& f) {
+  if (f.tag != 'Q' && f.tag != 'P') return;
+  std::string_view text = frame_text(f);
+  if (!text.empty()) state_.note(analyze_effects(text));
+}
+
+namespace {
+// Reported parameters (GUC_REPORT) a client can SET, whose values pg_settings shows as reported.
+bool correctable(std::string_view name) {
+  return name == "application_name" || name == "TimeZone" || name == "DateStyle" || name == "IntervalStyle" ||
+         name == "client_encoding" || name == "standard_conforming_strings";
+}
+const std::string* find_value(const Settings& s, std::string_view name) {
+  for (const auto& [k, v] : s) {
+    if (k == name) return &v;
+  }
+  return nullptr;
+}
+}  // namespace
+
+void ClientSession::note_parameter_status(std::string_view name, std::string_view value) {
+  if (!correctable(name)) return;
+  for (auto& [k, v] : told_) {
+    if (k == name) {
+      v.assign(value);
+      return;
+    }
+  }
+  told_.emplace_back(std::string(name), std::string(value));
+}
+
+// ParameterStatus messages that bring the client's view in line with its session state: a
+// server's reset value (RESET, DISCARD ALL) is not this client's session default, and a
+// DISCARD ALL answered here must report what it reset.
+std::string ClientSession::parameter_corrections() {
+  std::string out;
+  for (auto& [name, told] : told_) {
+    const std::string* truth = find_value(state_.settings(), name);
+    if (!truth) truth = find_value(greeted_, name);
+    if (!truth || *truth == told) continue;
+    protocol::encode(out, protocol::ParameterStatus{name, *truth});
+    told = *truth;
+  }
+  return out;
+}
+
+asio::awaitable<void> ClientSession::wait_internal_query() {
+  for (int i = 0; internal_busy_ && i < 100000; ++i) {
+    co_await internal_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+}
+
+asio::awaitable<bool> ClientSession::release_step(ServerConn& server) {
+  internal_busy_ = true;
+  auto hold = server_;  // the connection outlives the queries below whatever happens meanwhile
+  auto timeout = rt_.config()->pool.connect_timeout;
+  bool ok = true;
+  if (state_.needs_inspect()) {
+    auto r = co_await server.query(state_.inspect_sql(), timeout);
+    std::string notes = server.take_notifications();  // a LISTENing client still gets them
+    if (!notes.empty()) co_await write_client(notes);
+    ok = r && state_.apply_inspect(*r, server.settings());
+  }
+  if (ok && state_.pinned()) attached_pinned_ = true;
+  bool release = ok && !state_.pinned();
+  if (release && attached_pinned_) {
+    // What the pinned client left (temp tables, LISTEN, locks, SQL statements, pgscale's own
+    // statements too) must not reach the next client.
+    ok = co_await server.reset("DISCARD ALL", timeout);
+    server.statements().clear();
+    server.settings().clear();
+    server.set_app_name("");
+    attached_pinned_ = false;
+  }
+  internal_busy_ = false;
+  internal_done_.cancel();
+  if (!ok && server_.get() == &server) {
+    spdlog::info("client {} user={}: {} not reusable after session-state check", peer_, user_, server.describe());
+    server.stream().close();
+    on_transaction_end();
+    release_server(false);
+    co_return false;
+  }
+  co_return release && server_.get() == &server;
 }
 
 }  // namespace pgscale::proxy
