@@ -31,15 +31,40 @@
 //   each ReadyForQuery received decrements. The server is released when the count is 0, no
 //   message after the last sync point is outstanding (Parse/Bind/... without Sync, Flush) and
 //   the last ReadyForQuery said 'I'. Pipelines with several Syncs therefore keep the server.
-//   Issue 4 hooks in at attach (replay SET/prepared statements) and at the client frame scanner
-//   (Parse/Bind/Close/Query need full bodies; FrameScanner keeps such frames contiguous).
 //   Issue 5 hooks in at Router::route, called per transaction with the first statement.
+//
+// Prepared statements in transaction pooling (issue 4; prepared.hpp, prepared_relay.cpp)
+//   A client's named statement maps to one process-wide SharedStatement per (text, parameter
+//   types) with the server-side name pgscale_s<id>; each ServerConn keeps an LRU of the ones it
+//   has (pool.prepared_statement_cache, evicted ones Closed). The client loop plans every frame:
+//   forward as is (the zero-copy path: simple Query, unnamed statements and portals, Execute,
+//   Sync...), rewrite (named Parse/Bind/Describe: server name, Close+Parse inserted first when the
+//   server lacks it; a streamed Bind is rewritten from its header+names prefix), or answer
+//   locally (Close 'S', DEALLOCATE, DEALLOCATE ALL / DISCARD ALL outside a block, a Parse of a
+//   statement some server already accepted and a Sync/Flush while no server is attached — so a
+//   blocking PQprepare never waits for a pool slot). pgscale's own errors (42P05, 26000) are
+//   provoked on the server with a Bind to "pgscale_missing" and swapped for ours, so the server
+//   enters PostgreSQL's own error state (abort, skip to Sync). The ResponseTracker (one entry per
+//   message sent, prepared_tracker.hpp) tells the pump which reply to drop, where to insert local
+//   replies and which error to replace; after an ErrorResponse it skips to Sync like the server
+//   and undoes the bookkeeping of skipped messages. The pump copies only when it changes a reply.
+//   Client writes are ordered by a ticket taken before the first suspension (client loop and pump
+//   both write).
+//
+// Session state (issue 4; session_state.hpp)
+//   prepare_server() replays the client's settings on every server it gets; every Query/Parse text
+//   is noted (analyze_effects). At ReadyForQuery 'I', when the transaction may have changed state,
+//   the pump holds that ReadyForQuery back, reads the state from the server (inspect query; the
+//   client loop waits meanwhile), sends ParameterStatus corrections, then the ReadyForQuery.
+//   Pinned clients keep their server (the pump keeps reading: NOTIFY arrives while idle); a server
+//   leaving a pinned client gets DISCARD ALL and forgets its statements and settings (closed when
+//   that fails).
 //   Session mode: attached once after authentication, reset with pool.reset_query at the end.
 //
 // Startup parameters: the pool key includes every startup parameter the client sent except
-//   user/database (sorted), so a server connection always runs with exactly the client's
-//   application_name, client_encoding, DateStyle, TimeZone, search_path, options. Simple and
-//   correct; costs more pools when clients differ. Issue 4 replaces it by tracked SET replay.
+//   user/database/application_name (sorted), so a server connection runs with the client's
+//   client_encoding, DateStyle, TimeZone, search_path, options; application_name and everything
+//   SET later are replayed per transaction (above).
 //
 // Failure semantics
 //   server dies: transaction mode -> ErrorResponse 08006 then one ReadyForQuery 'I' per Sync
