@@ -1,12 +1,98 @@
-// Where the next transaction goes (the session side of the router seam, see session.hpp):
-// pick the node, check a server out of its pool, and — issue 5 — retry a read elsewhere when a
-// replica fails before any byte of its answer reached the client.
+// Where the next transaction goes (issue 5; the rules are in route_policy.hpp, the hook contract
+// in notes/issue4-5-seams.md):
+//   attach_server         classify what the client sent (the whole read: a pipeline counts),
+//                         decide primary/replica, pick a node, check a server out of its pool.
+//   check_route           a later Query/Parse/Bind that must not run on the attached replica.
+//   note_sent             keeps the bytes sent since attach (bounded) for a retry elsewhere.
+//   on_transaction_end    read-your-writes: a write committed on the primary starts the wait for
+//                         a primary LSN observed after it (Monitor::check_now, no extra round trip).
+//   reroute_after_failure a replica that failed before any byte of its answer reached the client:
+//                         ban it (Monitor::report_failure) and re-send the same bytes to another
+//                         replica or the primary; the client sees nothing.
+#include <poll.h>
 #include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/client_session.hpp"
 #include "proxy/router.hpp"
 
 namespace pgscale::proxy {
+
+namespace {
+
+constexpr size_t kMaxFramesSummarised = 256;  // bounds the classification work of one read
+
+// Statement name of a Bind body (portal\0statement\0...); nullopt when malformed.
+std::optional<std::string_view> bind_statement(std::string_view body) {
+  size_t p = body.find('\0');
+  if (p == std::string_view::npos) return std::nullopt;
+  std::string_view rest = body.substr(p + 1);
+  size_t s = rest.find('\0');
+  if (s == std::string_view::npos) return std::nullopt;
+  return rest.substr(0, s);
+}
+
+std::string_view parse_name(std::string_view body) { return body.substr(0, body.find('\0')); }
+
+// A read can be re-sent to a fresh server only if it does not depend on, or create, named
+// statements the relay tracks per server: every Bind must name an unnamed statement parsed in
+// the same bytes, and no named Parse may be among them.
+bool resend_safe(std::string_view bytes) {
+  bool unnamed_parsed = false;
+  size_t pos = 0;
+  for (int guard = 0; guard < 1000000 && pos + 5 <= bytes.size(); ++guard) {
+    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + pos + 1);
+    uint32_t len = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+    if (len < 4 || bytes.size() - pos - 1 < len) return false;
+    std::string_view body = bytes.substr(pos + 5, len - 4);
+    if (bytes[pos] == 'P') {
+      if (!parse_name(body).empty()) return false;
+      unnamed_parsed = true;
+    } else if (bytes[pos] == 'B') {
+      auto stmt = bind_statement(body);
+      if (!stmt || !stmt->empty() || !unnamed_parsed) return false;
+    }
+    pos += size_t{len} + 1;
+  }
+  return pos == bytes.size();
+}
+
+// An idle pooled connection has nothing to say: readable (bytes or EOF) means its backend is gone
+// or going (e.g. "terminating connection due to immediate shutdown command", then EOF). Checked
+// before use so a dead idle connection costs a retry, not the client's transaction. One poll().
+bool idle_conn_is_dead(ServerConn& conn) {
+  auto& sock = conn.stream().socket();
+  if (!sock.is_open()) return true;
+  pollfd p{sock.native_handle(), POLLIN, 0};
+  return ::poll(&p, 1, 0) != 0;
+}
+
+}  // namespace
+
+struct ClientSession::Routed {
+  std::shared_ptr<ServerConn> conn;
+  std::shared_ptr<Pool> pool;
+  std::string node;
+  Target target = Target::primary;
+  std::string error;
+  std::string_view code = sqlstate::connection_failure;
+};
+
+// Until the prepared room's prepare_server() lands, a new server only gets application_name.
+template <class S>
+asio::awaitable<bool> ClientSession::prepare_for_client(S& s, ServerConn& conn) {
+  if constexpr (requires { s.prepare_server(conn); }) co_return co_await s.prepare_server(conn);
+  else co_return co_await s.sync_app_name(conn);
+}
+
+// Text of a protocol-level prepared statement (prepared room); "" = unknown -> primary.
+template <class S>
+std::string_view ClientSession::statement_text_of(const S& s, std::string_view name) {
+  if constexpr (requires { s.statement_text(name); }) return s.statement_text(name);
+  else return {};
+}
 
 // The SQL text of a Query ('Q') or Parse ('P') frame held whole in the client buffer; empty for
 // other messages (Bind of a statement prepared earlier, Sync, ...) or a streamed frame.
@@ -24,49 +110,149 @@ std::string_view ClientSession::frame_text(const Frame& f) const {
   return {};
 }
 
+// Null when the frame carries no statement pgscale can see (a Bind of an unknown statement).
+std::shared_ptr<const classifier::Classification> ClientSession::classify_frame(const Frame& f) const {
+  std::string_view data = cbuf_.readable();
+  if (f.offset + f.size > data.size() || f.size < 5) return nullptr;
+  std::string_view text;
+  if (f.tag == 'Q' || f.tag == 'P') {
+    text = frame_text(f);
+  } else if (f.tag == 'B') {
+    auto stmt = bind_statement(data.substr(f.offset + 5, f.size - 5));
+    if (!stmt) return nullptr;
+    text = statement_text_of(*this, *stmt);
+    if (text.empty()) return nullptr;
+  } else {
+    return nullptr;
+  }
+  return rt_.classifier().classify(text);
+}
+
+// Everything the client sent in this read from `first` on: a pipeline with a write anywhere goes
+// to the primary as a whole.
+TxnSummary ClientSession::summarize_from(const Frame& first) {
+  TxnSummary t;
+  size_t i = 0;
+  if (!frames_.empty() && &first >= frames_.data() && &first < frames_.data() + frames_.size()) {
+    i = static_cast<size_t>(&first - frames_.data());
+  }
+  const Frame* begin = frames_.empty() ? &first : &frames_[i];
+  size_t end = frames_.empty() ? 1 : frames_.size();
+  std::vector<std::string_view> parsed;  // statements parsed in this read (their Bind is known)
+  std::string_view data = cbuf_.readable();
+  for (size_t k = 0; i + k < end && k < kMaxFramesSummarised; ++k) {
+    const Frame& f = begin[k];
+    if (f.tag != 'Q' && f.tag != 'P' && f.tag != 'B') continue;
+    if (f.offset + f.size <= data.size() && f.size >= 5) {
+      std::string_view body = data.substr(f.offset + 5, f.size - 5);
+      if (f.tag == 'P') parsed.push_back(parse_name(body));
+      if (f.tag == 'B') {
+        auto stmt = bind_statement(body);
+        if (stmt && std::find(parsed.begin(), parsed.end(), *stmt) != parsed.end()) continue;
+      }
+    }
+    auto c = classify_frame(f);
+    if (!c) {
+      t.unknown = true;
+      continue;
+    }
+    route_.policy.note(*c);
+    t.add(*c);
+  }
+  if (!t.unknown_functions.empty()) rt_.refresh_function_catalog();
+  return t;
+}
+
+std::shared_ptr<Pool> ClientSession::pool_for_node(const std::shared_ptr<const config::Config>& cfg,
+                                                   const config::NodeConfig& node) {
+  if (route_.pools_cfg != cfg) {  // reload: pools may have new limits or be retired
+    route_.pools.clear();
+    route_.pools_cfg = cfg;
+  }
+  for (const auto& [name, pool] : route_.pools) {
+    if (name == node.name) return pool;
+  }
+  ServerSpec spec{node.name, node.host, node.port, user_, database_,
+                  params_,   cfg->pool.server_tls, cfg->pool.connect_timeout};
+  auto pool = rt_.pools().get(spec, PoolLimits::from(cfg->pool));
+  pool->set_credentials(server_creds_);
+  route_.pools.emplace_back(node.name, pool);
+  return pool;
+}
+
 std::shared_ptr<Pool> ClientSession::pool_for_next_transaction(std::string_view /*first_statement*/, std::string& error) {
   auto cfg = rt_.config();
-  if (pool_ && pool_cfg_ == cfg.get()) return pool_;  // no reload since: the hot path
   auto route = Router::route(*cfg, RouteRequest{});
   if (!route) {
     error = "no server node configured";
     return nullptr;
   }
-  ServerSpec spec{route->node->name, route->node->host, route->node->port, user_, database_,
-                  params_,           cfg->pool.server_tls, cfg->pool.connect_timeout};
-  auto pool = rt_.pools().get(spec, PoolLimits::from(cfg->pool));
-  if (pool != pool_) pool->set_credentials(server_creds_);
-  pool_ = std::move(pool);
-  cfg_ = cfg;  // keeps the snapshot alive so the pointer comparison above stays meaningful
+  cfg_ = cfg;
   pool_cfg_ = cfg.get();
-  return pool_;
+  return pool_for_node(cfg, *route->node);
 }
 
-asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {
-  std::string error;
-  auto pool = pool_for_next_transaction(frame_text(first), error);
-  Pool::Checkout c;
-  if (pool) c = co_await pool->checkout(ex_);
-  else c.error = error;
-  if (!c.conn) {
-    spdlog::warn("client {} user={} db={}: {}", peer_, user_, database_, c.error);
+// A ready server for route_.decision. A replica that cannot be reached is banned and the next
+// candidate tried (at worst the primary); other failures go to the client.
+asio::awaitable<ClientSession::Routed> ClientSession::checkout_routed(const std::shared_ptr<const config::Config>& cfg) {
+  Routed out;
+  size_t attempts = 1;
+  if (!cfg->shards.empty()) attempts += cfg->shards[0].nodes.size();
+  for (size_t i = 0; i < attempts; ++i) {
+    auto topo = rt_.topology();
+    resolve_ryw(route_.policy.ryw, *topo);
+    Choice ch = rt_.router().choose(*cfg, *topo, route_.decision, &route_.policy.ryw, &route_.failed);
+    if (ch.node == nullptr) {
+      out.error = ch.error;
+      out.code = sqlstate::cannot_connect_now;
+      co_return out;
+    }
+    std::string node = ch.node->name;  // ch.node points into topo/cfg: copy before suspending
+    auto pool = pool_for_node(cfg, *ch.node);
+    auto c = co_await pool->checkout(ex_);
+    for (int stale = 0; c.conn && stale < 8 && idle_conn_is_dead(*c.conn); ++stale) {
+      pool->checkin(std::move(c.conn), false);
+      c = co_await pool->checkout(ex_);
+    }
+    if (c.conn && co_await prepare_for_client(*this, *c.conn)) {
+      out.conn = std::move(c.conn);
+      out.pool = std::move(pool);
+      out.node = std::move(node);
+      out.target = ch.target;
+      co_return out;
+    }
+    if (c.conn) {
+      pool->checkin(std::move(c.conn), false);
+      c.error = "server connection lost while preparing it for the client";
+    }
+    if (ch.target == Target::replica && !c.timed_out) {
+      spdlog::warn("client {}: replica {} unusable ({}); banning it and trying another node", peer_, node, c.error);
+      rt_.report_failure(node);
+      route_.failed.push_back(node);
+      continue;
+    }
+    out.error = c.error;
+    out.code = c.timed_out ? sqlstate::too_many_connections : sqlstate::connection_failure;
+    co_return out;
+  }
+  out.error = "no server node could be reached";
+  co_return out;
+}
+
+asio::awaitable<bool> ClientSession::attach_routed(const std::shared_ptr<const config::Config>& cfg) {
+  Routed r = co_await checkout_routed(cfg);
+  if (!r.conn) {
+    spdlog::warn("client {} user={} db={}: {}", peer_, user_, database_, r.error);
     skipping_ = true;
     skip_error_sent_ = true;
-    co_await write_client(error_message(Severity::error,
-                                        c.timed_out ? sqlstate::too_many_connections : sqlstate::connection_failure,
-                                        c.error));
+    co_await write_client(error_message(Severity::error, r.code, r.error));
     co_return false;
   }
-  if (!co_await sync_app_name(*c.conn)) {
-    pool->checkin(std::move(c.conn), false);
-    skipping_ = true;
-    skip_error_sent_ = true;
-    co_await write_client(error_message(Severity::error, sqlstate::connection_failure,
-                                        "server connection lost while setting application_name"));
-    co_return false;
-  }
-  server_ = std::move(c.conn);
-  server_pool_ = pool;
+  server_ = std::move(r.conn);
+  server_pool_ = std::move(r.pool);
+  route_.node = std::move(r.node);
+  route_.target = r.target;
+  route_.ticket = rt_.router().take_ticket(route_.node);
   pending_syncs_ = 0;
   unsynced_ = false;
   tx_status_ = 'I';
@@ -76,10 +262,147 @@ asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {
   co_return true;
 }
 
-void ClientSession::note_sent(std::string_view /*bytes*/) {}
+asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {
+  if (route_.rerouting) {  // the pump is moving this transaction to another server: join it
+    asio::steady_timer wait(ex_);
+    for (int i = 0; i < 3000 && route_.rerouting; ++i) {
+      wait.expires_after(std::chrono::milliseconds(5));
+      co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
+    }
+    if (server_) co_return true;
+    if (skipping_ || client_gone_) co_return false;
+  }
+  if (co_await answer_directive(first)) co_return false;
+  auto cfg = rt_.config();
+  route_.end_transaction();
+  route_.seen = summarize_from(first);
+  route_.decision = decide_target(route_.seen, route_.policy, *cfg);
+  spdlog::debug("client {}: transaction -> {} ({})", peer_,
+                route_.decision.target == Target::primary ? "primary" : "replica", route_.decision.why);
+  co_return co_await attach_routed(cfg);
+}
 
-void ClientSession::on_transaction_end() {}
+// `SET pgscale.route = primary|replica|auto` (or RESET) as a Query of its own outside a transaction
+// is pgscale's: recorded and answered here (CommandComplete SET; the relay's skip path then sends
+// ReadyForQuery 'I'), because PostgreSQL rejects the unquoted reserved word `primary`. Inside a
+// transaction block it is recorded and passed through (PostgreSQL accepts the quoted form as a
+// placeholder variable).
+asio::awaitable<bool> ClientSession::answer_directive(const Frame& f) {
+  if (f.tag != 'Q') co_return false;
+  auto c = classify_frame(f);
+  if (!c || !c->directive_only || !c->route_directive) co_return false;
+  route_.policy.note(*c);
+  std::string out;
+  for (int i = 0; i < std::max(1, c->statement_count); ++i) {
+    out += 'C';
+    uint32_t len = 4 + 4;  // "SET\0"
+    for (int sh = 24; sh >= 0; sh -= 8) out += static_cast<char>((len >> sh) & 0xff);
+    out.append("SET", 4);
+  }
+  skipping_ = true;  // drop the frame; its sync point gets ReadyForQuery 'I' (handle_skipped)
+  skip_error_sent_ = true;
+  co_await write_client(out);
+  co_return true;
+}
 
-asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& /*why*/) { co_return false; }
+ClientSession::RouteCheck ClientSession::check_route(const Frame& f) {
+  if (!server_ || route_.rerouting) return RouteCheck::ok;
+  auto c = classify_frame(f);
+  TxnSummary one;
+  if (c) {
+    route_.policy.note(*c);
+    one.add(*c);
+    route_.seen.add(*c);
+  } else if (f.tag == 'B' || f.tag == 'Q' || f.tag == 'P') {
+    one.unknown = route_.seen.unknown = true;
+  }
+  // Inside a block (or a READ ONLY block opened on this replica) the server never changes.
+  if (route_.target != Target::replica || route_.decision.read_only_block || tx_status_ != 'I') return RouteCheck::ok;
+  if (one.statements == 0 && !one.unknown) return RouteCheck::ok;
+  auto cfg = rt_.config();
+  return decide_target(one, route_.policy, *cfg).target == Target::primary ? RouteCheck::switch_server
+                                                                           : RouteCheck::ok;
+}
+
+void ClientSession::note_sent(std::string_view bytes) {
+  if (route_.sent_overflow || !is_transaction_mode()) return;
+  if (route_.sent.size() + bytes.size() > kMaxResendBytes) {
+    route_.sent_overflow = true;
+    route_.sent.clear();
+    return;
+  }
+  route_.sent.append(bytes);
+}
+
+void ClientSession::on_transaction_end() {
+  TxnSummary all = route_.seen;
+  for_each_sent_statement(route_.sent, [&](std::string_view text) {
+    auto c = rt_.classifier().classify(text);
+    route_.policy.note(*c);
+    all.add(*c);
+  });
+  const bool wrote = all.hard_primary || all.soft_primary || all.unknown || route_.sent_overflow;
+  auto cfg = rt_.config();
+  if (wrote && route_.target == Target::primary && cfg->routing.read_your_writes &&
+      cfg->routing.read_write_split && is_transaction_mode()) {
+    // Read-your-writes: the commit is acknowledged (ReadyForQuery 'I' arrived); reads go to the
+    // primary until a snapshot holds a primary position observed after now (route_policy.hpp).
+    route_.policy.ryw.committed_at = SteadyClock::now();
+    rt_.check_now();
+  }
+  route_.end_transaction();
+  if (route_.sent.capacity() > 64 * 1024) std::string().swap(route_.sent);
+}
+
+asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& why) {
+  const bool eligible = is_transaction_mode() && server_ && route_.target == Target::replica &&
+                        !relayed_since_attach_ && !route_.sent_overflow && route_.reroutes < kMaxReroutes &&
+                        !client_gone_ && !terminated_ && !route_.rerouting && resend_safe(route_.sent);
+  if (!eligible) {
+    route_.ticket.reset();
+    co_return false;
+  }
+  route_.rerouting = true;
+  spdlog::warn("client {}: replica {} failed before answering ({}); retrying elsewhere", peer_, route_.node, why);
+  rt_.report_failure(route_.node);
+  route_.failed.push_back(route_.node);
+  {
+    auto old = std::move(server_);
+    auto pool = std::move(server_pool_);
+    cancel_slot_->clear();
+    old->stream().close();
+    if (pool) pool->checkin(std::move(old), false);
+  }
+  route_.ticket.reset();
+  auto cfg = rt_.config();
+  bool ok = false;
+  while (!ok && route_.reroutes < kMaxReroutes && !client_gone_) {
+    ++route_.reroutes;
+    Routed r = co_await checkout_routed(cfg);
+    if (!r.conn) break;
+    error_code ec;
+    co_await r.conn->stream().write_all(route_.sent, ec);
+    if (ec) {
+      r.pool->checkin(std::move(r.conn), false);
+      if (r.target == Target::replica) {
+        rt_.report_failure(r.node);
+        route_.failed.push_back(r.node);
+      }
+      continue;
+    }
+    server_ = std::move(r.conn);
+    server_pool_ = std::move(r.pool);
+    route_.node = std::move(r.node);
+    route_.target = r.target;
+    route_.ticket = rt_.router().take_ticket(route_.node);
+    relayed_since_attach_ = false;
+    cancel_slot_->set(server_->cancel_target());
+    start_pump();  // pending_syncs_/unsynced_ still describe the bytes just re-sent
+    ok = true;
+  }
+  route_.rerouting = false;
+  if (ok) spdlog::info("client {}: read re-sent to {}", peer_, route_.node);
+  co_return ok;
+}
 
 }  // namespace pgscale::proxy

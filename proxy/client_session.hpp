@@ -19,6 +19,7 @@
 #include "proxy/prepared_tracker.hpp"
 #include "proxy/relay.hpp"
 #include "proxy/replies.hpp"
+#include "proxy/route_session.hpp"
 #include "proxy/runtime.hpp"
 #include "proxy/session.hpp"
 #include "proxy/stream.hpp"
@@ -61,14 +62,30 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> read_password_message(std::string& body);
   bool check_database_allowed(const config::UserConfig& user);
 
-  // --- client_route.cpp (routing seam; issue 5) ---
+  // --- routing room --- (client_route.cpp; issue 5; contract in notes/issue4-5-seams.md)
+  enum class RouteCheck { ok, switch_server };
   std::string_view frame_text(const Frame& f) const;
+  // Shard 0's YAML primary (greeting, session mode).
   std::shared_ptr<Pool> pool_for_next_transaction(std::string_view first_statement, std::string& error);
   asio::awaitable<bool> attach_server(const Frame& first);
+  // Called for every Query/Parse/Bind while a server is attached, before forwarding it.
+  RouteCheck check_route(const Frame& f);
   void note_sent(std::string_view bytes);           // every byte forwarded to the attached server
   void on_transaction_end();                        // the server is about to be released
   // The server failed: true when the work was re-sent elsewhere and the client saw nothing.
   asio::awaitable<bool> reroute_after_failure(const std::string& why);
+  std::shared_ptr<Pool> pool_for_node(const std::shared_ptr<const config::Config>& cfg,
+                                      const config::NodeConfig& node);
+  std::shared_ptr<const classifier::Classification> classify_frame(const Frame& f) const;
+  TxnSummary summarize_from(const Frame& first);
+  struct Routed;
+  asio::awaitable<Routed> checkout_routed(const std::shared_ptr<const config::Config>& cfg);
+  asio::awaitable<bool> attach_routed(const std::shared_ptr<const config::Config>& cfg);
+  asio::awaitable<bool> answer_directive(const Frame& f);
+  // Transitional: use the prepared room's hooks once they exist (prepare_server, statement_text).
+  template <class S> static asio::awaitable<bool> prepare_for_client(S& s, ServerConn& conn);
+  template <class S> static std::string_view statement_text_of(const S& s, std::string_view name);
+  SessionRouteState route_;
 
   // --- client_relay.cpp ---
   asio::awaitable<void> client_loop();

@@ -104,6 +104,8 @@ class Monitor {
   CatalogNeed catalog_need_ = CatalogNeed::forced;
   std::optional<SteadyClock::time_point> last_catalog_fetch_;
   std::unique_ptr<PqConn> catalog_conn_;      // only while a fetch runs
+  static constexpr size_t kMaxCatalogDatabases = 16;
+  std::vector<std::string> catalog_databases_;  // monitor.database + users' databases
   uint64_t version_ = 0;
   bool round_requested_ = false;  // check_now() since the current round began
   bool started_ = false;

@@ -74,6 +74,16 @@ void Monitor::apply_config(const config::Config& config) {
       config.pool.server_tls != server_tls_;
   settings_ = config.monitor;
   server_tls_ = config.pool.server_tls;
+  // pg_proc is per database: user functions live in the databases clients use, so the catalog is
+  // read from each database a user lists (plus monitor.database) and merged, most volatile first.
+  catalog_databases_ = {config.monitor.database};
+  for (const auto& u : config.users) {
+    for (const auto& db : u.databases) {
+      if (catalog_databases_.size() >= kMaxCatalogDatabases) break;
+      if (std::find(catalog_databases_.begin(), catalog_databases_.end(), db) == catalog_databases_.end())
+        catalog_databases_.push_back(db);
+    }
+  }
 
   std::map<std::string, std::unique_ptr<NodeRuntime>, std::less<>> old_nodes;
   std::map<std::string, WalHistory, std::less<>> old_history;
@@ -215,14 +225,29 @@ asio::awaitable<void> Monitor::fetch_catalog() {
   }
   if (source == nullptr) co_return;  // no primary yet: try after the next round
   last_catalog_fetch_ = started;
-  const auto deadline = started + settings_.timeout;
-  catalog_conn_ = std::make_unique<PqConn>(strand_);
   std::string error;
+  PqResult all;
+  for (const auto& db : catalog_databases_) {
+    PqParams params = *source->params;
+    for (auto& [k, v] : params) {
+      if (k == "dbname") v = db;
+    }
+    const auto deadline = SteadyClock::now() + settings_.timeout;
+    catalog_conn_ = std::make_unique<PqConn>(strand_);
+    auto c = co_await catalog_conn_->connect(params, deadline);
+    PqResult rows;
+    if (c.ok()) rows = co_await catalog_conn_->query(kFunctionCatalogSql, deadline);
+    catalog_conn_.reset();
+    if (stopping_) co_return;
+    if (!c.ok() || !rows.ok()) {  // e.g. a database that does not exist (yet): skip it
+      spdlog::debug("monitor: function catalog of database {}: {}", db, c.ok() ? rows.error : c.error);
+      continue;
+    }
+    all.rows.insert(all.rows.end(), std::make_move_iterator(rows.rows.begin()), std::make_move_iterator(rows.rows.end()));
+  }
   std::shared_ptr<const classifier::MapFunctionCatalog> catalog;
-  auto c = co_await catalog_conn_->connect(*source->params, deadline);
-  if (c.ok()) catalog = co_await fetch_function_catalog(*catalog_conn_, deadline, error);
-  else error = c.error;
-  catalog_conn_.reset();
+  if (all.rows.empty()) error = "no database answered";
+  else catalog = build_function_catalog(all, error);
   if (!catalog) {
     spdlog::warn("monitor: function catalog from {} failed: {}", source->state.config.name, error);
     co_return;

@@ -1,12 +1,19 @@
 #pragma once
-// The seam between a session and the pools: which node serves the next transaction.
-// Issue 3: always shard 0's primary. Issue 5 adds classification (first statement, transaction
-// state, session hints) and replica selection behind this same call.
+// The router: which node serves the next transaction. The decision itself is pure
+// (route_policy.hpp); Router adds the process-wide state it needs — the outstanding-transaction
+// count per node (least_outstanding) and the round-robin position — and is shared by all workers.
+#include <atomic>
 #include <cstddef>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "config/config.hpp"
+#include "proxy/route_policy.hpp"
 
 namespace pgscale::proxy {
 
@@ -21,10 +28,52 @@ struct Route {
   const config::NodeConfig* node = nullptr;  // points into the config snapshot the caller holds
 };
 
+// One transaction in flight on a node; the count drops when the ticket is destroyed or reset.
+class OutstandingTicket {
+ public:
+  OutstandingTicket() = default;
+  explicit OutstandingTicket(std::shared_ptr<std::atomic<int64_t>> c) : c_(std::move(c)) {
+    if (c_) c_->fetch_add(1, std::memory_order_relaxed);
+  }
+  OutstandingTicket(OutstandingTicket&& o) noexcept : c_(std::move(o.c_)) {}
+  OutstandingTicket& operator=(OutstandingTicket&& o) noexcept {
+    if (this != &o) {
+      reset();
+      c_ = std::move(o.c_);
+    }
+    return *this;
+  }
+  OutstandingTicket(const OutstandingTicket&) = delete;
+  OutstandingTicket& operator=(const OutstandingTicket&) = delete;
+  ~OutstandingTicket() { reset(); }
+  void reset() {
+    if (c_) c_->fetch_sub(1, std::memory_order_relaxed);
+    c_.reset();
+  }
+
+ private:
+  std::shared_ptr<std::atomic<int64_t>> c_;
+};
+
 class Router {
  public:
-  // nullopt when the topology has no node to serve the request (empty shard list).
+  // Shard 0's primary as the YAML says (the greeting and session-mode pool; no topology needed).
+  // nullopt when the topology has no node.
   static std::optional<Route> route(const config::Config& cfg, const RouteRequest& req);
+
+  // A node for a transaction decided as `decision` (select_node with this router's counters).
+  Choice choose(const config::Config& cfg, const Topology& topo, TargetDecision decision,
+                const RywState* ryw, const std::vector<std::string>* exclude);
+
+  OutstandingTicket take_ticket(const std::string& node);
+  int64_t outstanding(std::string_view node) const;
+
+ private:
+  std::shared_ptr<std::atomic<int64_t>> counter(const std::string& node);
+
+  std::atomic<uint64_t> ticket_{0};
+  mutable std::mutex mu_;  // guards the map only; counters are atomics
+  std::map<std::string, std::shared_ptr<std::atomic<int64_t>>, std::less<>> counters_;
 };
 
 }  // namespace pgscale::proxy

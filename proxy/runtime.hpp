@@ -9,9 +9,19 @@
 
 #include <boost/asio/ssl/context.hpp>
 
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
 #include "config/config.hpp"
 #include "proxy/cancel.hpp"
+#include "proxy/classifier.hpp"
 #include "proxy/pool.hpp"
+#include "proxy/router.hpp"
+#include "proxy/topology.hpp"
+
+namespace pgscale {
+class Monitor;
+}
 
 namespace pgscale::proxy {
 
@@ -20,8 +30,10 @@ class ClientSession;
 class Runtime {
  public:
   explicit Runtime(std::shared_ptr<const config::Config> cfg);
+  ~Runtime();
 
   std::shared_ptr<const config::Config> config() const { return cfg_.load(); }
+  // Reload: pools, the classifier's read-safe list and the monitor's node list follow.
   void set_config(std::shared_ptr<const config::Config> cfg);
   // (Re)loads the client TLS certificate; false with a reason when it cannot be used.
   bool load_client_tls(const config::TlsConfig& tls, std::string& error);
@@ -31,6 +43,24 @@ class Runtime {
 
   PoolManager& pools() { return pools_; }
   CancelRegistry& cancels() { return cancels_; }
+
+  // --- routing (issue 5) ---
+  // The monitor runs on a strand of `control` (the main thread's io_context): started once the
+  // workers run, updated by set_config, stopped (awaited) before the drain ends, and destroyed by
+  // reset_monitor() before that io_context goes away. An unreachable node never stops start-up:
+  // the monitor only marks it down.
+  void start_monitor(asio::any_io_executor control);
+  asio::awaitable<void> stop_monitor();
+  void reset_monitor();
+  // Null-safe, thread-safe monitor calls (no-ops before start / after stop).
+  void report_failure(std::string_view node);
+  void check_now();
+  void refresh_function_catalog();
+
+  std::shared_ptr<const Topology> topology() const { return topology_.current(); }
+  TopologyStore& topology_store() { return topology_; }
+  const classifier::Classifier& classifier() const { return classifier_; }
+  Router& router() { return router_; }
 
   std::atomic<uint32_t> clients{0};
   std::atomic<bool> draining{false};
@@ -48,6 +78,15 @@ class Runtime {
   asio::ssl::context server_tls_;
   PoolManager pools_;
   CancelRegistry cancels_;
+  void apply_classifier_context(const config::Config& cfg);
+
+  TopologyStore topology_;
+  classifier::Classifier classifier_;
+  Router router_;
+  std::unique_ptr<Monitor> monitor_;
+  std::atomic<bool> monitor_running_{false};
+  std::mutex catalog_mu_;  // catalog_ is set on the monitor's strand, read on reload
+  std::shared_ptr<const classifier::FunctionCatalog> catalog_;
   mutable std::mutex sessions_mu_;
   SessionList sessions_;
 };

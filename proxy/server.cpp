@@ -25,7 +25,10 @@ Server::Server(std::string config_path, config::Config cfg)
       rt_(std::make_shared<const config::Config>(std::move(cfg))),
       acceptor_(control_) {}
 
-Server::~Server() { stop_workers(); }
+Server::~Server() {
+  stop_workers();
+  rt_.reset_monitor();  // its strand and timers belong to control_, destroyed after this body
+}
 
 int Server::run() {
   auto cfg = rt_.config();
@@ -59,6 +62,9 @@ int Server::run() {
   }
   spdlog::info("pgscale listening on {}:{} with {} workers, pool mode {}, tls {}", cfg->listen.address,
                cfg->listen.port, n, config::to_string(cfg->pool.mode), config::to_string(cfg->listen.tls.mode));
+  // The monitor's first round runs in the background: a node that does not answer is marked down
+  // later, it never delays or stops start-up (until then reads go to the YAML's primary).
+  rt_.start_monitor(control_.get_executor());
   asio::co_spawn(control_, accept_loop(), asio::detached);
   asio::co_spawn(control_, maintenance_loop(), asio::detached);
   asio::co_spawn(control_, signal_loop(), [this](std::exception_ptr) { control_.stop(); });
@@ -103,6 +109,7 @@ asio::awaitable<void> Server::signal_loop() {
     }
     spdlog::info("signal {}: draining", sig);
     co_await drain();
+    co_await rt_.stop_monitor();
     co_return;
   }
 }

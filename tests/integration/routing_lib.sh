@@ -1,0 +1,110 @@
+# shellcheck shell=bash
+# Helpers for the read/write split tests (tests/integration/routing_*_test.sh). Source after
+# lib.sh (optional) and proxy_lib.sh. Each test starts its own pgscale in front of shard 0's
+# primary AND both replicas, with a fast monitor, on a port of its own (P+21..P+29).
+
+# routing_config OUT PORT [key=value ...]: keys lag_bytes lag_time no_replica ryw selection interval.
+routing_config() {
+  local out="$1" port="$2"; shift 2
+  local lag_bytes=16MB lag_time=5s no_replica=primary ryw=true selection=least_outstanding interval=200ms kv
+  for kv in "$@"; do
+    case "$kv" in
+      lag_bytes=*) lag_bytes="${kv#*=}" ;;
+      lag_time=*) lag_time="${kv#*=}" ;;
+      no_replica=*) no_replica="${kv#*=}" ;;
+      ryw=*) ryw="${kv#*=}" ;;
+      selection=*) selection="${kv#*=}" ;;
+      interval=*) interval="${kv#*=}" ;;
+      *) echo "routing_config: unknown override $kv" >&2; return 1 ;;
+    esac
+  done
+  make_config "$out" "$port" max_size=30 || return 1
+  # make_config ends with the shard list holding the primary only: add the replicas, routing and a
+  # fast monitor (the generated monitor: section is replaced).
+  python3 - "$out" <<EOF || return 1
+import sys
+p = sys.argv[1]
+s = open(p).read()
+head, _, _ = s.partition("monitor:\n")
+s = head + """monitor:
+  user: $PGSCALE_MONITOR_USER
+  password: "$PGSCALE_MONITOR_PASSWORD"
+  database: postgres
+  interval: $interval
+  timeout: 1s
+  failure_threshold: 2
+  ban_time: 2s
+routing:
+  read_write_split: true
+  replica_selection: $selection
+  max_replica_lag: {bytes: $lag_bytes, time: $lag_time}
+  no_replica: $no_replica
+  read_your_writes: $ryw
+shards:
+  - name: s0
+    buckets: [[0, 1023]]
+    nodes:
+      - {name: s0-primary, host: 127.0.0.1, port: $PGSCALE_S0_PRIMARY_PORT, role: primary}
+      - {name: s0-replica1, host: 127.0.0.1, port: $PGSCALE_S0_REPLICA1_PORT, role: replica}
+      - {name: s0-replica2, host: 127.0.0.1, port: $PGSCALE_S0_REPLICA2_PORT, role: replica}
+"""
+open(p, "w").write(s)
+EOF
+}
+
+# routing_start PORT [overrides]: writes the config and starts pgscale; TARGET_PORT=PORT.
+routing_start() {
+  local port="$1"; shift
+  ROUTING_CONFIG="$PROXY_TMP/routing-$port.yaml"
+  routing_config "$ROUTING_CONFIG" "$port" "$@" || { tfail "cannot write the routing config"; proxy_test_done; }
+  TARGET_PORT="$port"
+  start_pgscale "$ROUTING_CONFIG" "$port" || proxy_test_done
+}
+
+# replica_psql N [psql args]: superuser on shard-0 replica N (1 or 2) over its socket.
+replica_psql() {
+  local n="$1"; shift
+  local port="PGSCALE_S0_REPLICA${n}_PORT"
+  psql -X -q -h "$PGSCALE_SOCKET_DIR" -p "${!port}" -U postgres -d postgres "$@"
+}
+
+# ports_of_reads N: N plain reads, each its own transaction, on ONE new client session; prints
+# the server port of each (one per line).
+ports_of_reads() {
+  local n="$1" i
+  for ((i = 0; i < n; i++)); do echo "SELECT inet_server_port();"; done | tpsql -At -f - 2>&1
+}
+
+# port_of SQL: runs SQL (one simple Query, maybe several statements) on a new session and prints
+# the last column of its last numeric line (the server port the test's SELECT returned).
+port_of() {
+  tpsql -At -c "$1" 2>&1 | awk -F'|' '{print $NF}' | grep -E '^[0-9]+$' | tail -n 1
+}
+
+# wait_replay_caught_up: both shard-0 replicas replayed what the primary has written (bounded 30 s).
+wait_replay_caught_up() {
+  local lsn i a b
+  lsn="$(super_psql -At -c 'SELECT pg_current_wal_lsn()')"
+  for ((i = 0; i < 300; i++)); do
+    a="$(replica_psql 1 -At -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'" 2>/dev/null)"
+    b="$(replica_psql 2 -At -c "SELECT pg_last_wal_replay_lsn() >= '$lsn'" 2>/dev/null)"
+    [[ "$a" == t && "$b" == t ]] && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# wait_reads_on PORTS_REGEX MIN_DISTINCT: polls (bounded 20 s) until a batch of 20 reads has
+# every port matching the regex and MIN_DISTINCT distinct ports. Prints the last batch's ports.
+wait_reads_on() {
+  local re="$1" min="$2" i out bad distinct
+  for ((i = 0; i < 40; i++)); do
+    out="$(ports_of_reads 20)"
+    bad="$(grep -cvE "^($re)$" <<<"$out")"
+    distinct="$(sort -u <<<"$out" | grep -cE '^[0-9]+$')"
+    if [[ "$bad" == 0 ]] && (( distinct >= min )); then echo "$out" | sort | uniq -c | tr '\n' ' '; return 0; fi
+    sleep 0.5
+  done
+  echo "$out" | sort | uniq -c | tr '\n' ' '
+  return 1
+}
