@@ -349,9 +349,19 @@ asio::awaitable<bool> ClientSession::prepare_server(ServerConn& conn) {
 }
 
 // Every statement text the client sends may change settings or pins (cached parse).
+// A named statement acts when it is executed: its Bind is noted with its text too (a SET
+// prepared in one round trip and executed in the next must still be read back).
 void ClientSession::note_effects(const Frame& f) {
-  if (f.tag != 'Q' && f.tag != 'P') return;
-  std::string_view text = frame_text(f);
+  std::string_view text;
+  if (f.tag == 'Q' || f.tag == 'P') {
+    text = frame_text(f);
+  } else if (f.tag == 'B') {
+    BindNames names;
+    std::string_view data = cbuf_.readable();
+    if (read_bind_names(data.substr(f.offset + 5, f.size - 5), names) && !names.statement.empty()) {
+      text = statement_text(names.statement);
+    }
+  }
   if (!text.empty()) state_.note(analyze_effects(text));
 }
 
