@@ -69,6 +69,11 @@ asio::awaitable<Pool::Checkout> Pool::checkout(asio::any_io_executor ex) {
   co_return co_await open_new(ex);  // checkin handed us a free slot
 }
 
+std::shared_ptr<ServerConn> Pool::try_checkout(const asio::any_io_executor& ex) {
+  std::lock_guard lk(mu_);
+  return take_idle_locked(ex);
+}
+
 asio::awaitable<Pool::Checkout> Pool::open_new(asio::any_io_executor ex) {
   ServerCredentials creds;
   ServerSpec spec = spec_;
@@ -143,13 +148,35 @@ void Pool::checkin(std::shared_ptr<ServerConn> conn, bool reusable) {
   }
   conn->touch();
   if (!waiters_.empty()) {
-    auto w = waiters_.front();
-    waiters_.pop_front();
+    auto w = pick_waiter_locked(conn->home());
     w->conn = std::move(conn);
     wake(w);
     return;
   }
   idle_.push_back(std::move(conn));
+}
+
+// The waiter a checked-in connection goes to: one on the connection's own worker when there is
+// one near the front of the queue (the server socket is registered with that worker's reactor, so
+// a session elsewhere pays a cross-thread wake-up for every message it reads), else the oldest.
+// Never passes over a waiter that has already waited a while: FIFO fairness is only bent by a
+// millisecond.
+std::shared_ptr<Pool::Waiter> Pool::pick_waiter_locked(const asio::any_io_executor& home) {
+  constexpr size_t kLookAhead = 8;
+  constexpr auto kMaxBypass = std::chrono::milliseconds(1);
+  auto chosen = waiters_.begin();
+  if ((*chosen)->executor != home && Clock::now() - (*chosen)->since < kMaxBypass) {
+    size_t n = std::min(waiters_.size(), kLookAhead);
+    for (size_t i = 1; i < n; ++i) {
+      if (waiters_[i]->executor == home) {
+        chosen = waiters_.begin() + static_cast<ptrdiff_t>(i);
+        break;
+      }
+    }
+  }
+  auto w = std::move(*chosen);
+  waiters_.erase(chosen);
+  return w;
 }
 
 void Pool::release_slot_locked() {

@@ -53,6 +53,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // A connection for a session running on `ex`: an idle one, a new one when under max_size, or
   // the next one checked in, waiting at most checkout_timeout.
   asio::awaitable<Checkout> checkout(asio::any_io_executor ex);
+  // The idle-connection case of checkout() without a coroutine frame (the hot path of
+  // transaction pooling); null when none is idle: then co_await checkout().
+  std::shared_ptr<ServerConn> try_checkout(const asio::any_io_executor& ex);
   // Returns a connection. `reusable` = it is idle ('I', nothing pending) and clean.
   void checkin(std::shared_ptr<ServerConn> conn, bool reusable);
 
@@ -71,12 +74,14 @@ class Pool : public std::enable_shared_from_this<Pool> {
 
  private:
   struct Waiter {
-    explicit Waiter(asio::any_io_executor ex) : executor(ex), timer(ex) {}
+    explicit Waiter(asio::any_io_executor ex) : executor(ex), timer(ex), since(Clock::now()) {}
     asio::any_io_executor executor;
     asio::steady_timer timer;
     std::shared_ptr<ServerConn> conn;  // handed over by checkin
     bool slot = false;                 // allowed to open a new connection instead
+    Clock::time_point since;           // queued at (bounds how long it may be passed over)
   };
+  std::shared_ptr<Waiter> pick_waiter_locked(const asio::any_io_executor& home);
   asio::awaitable<Checkout> open_new(asio::any_io_executor ex);
   std::shared_ptr<ServerConn> take_idle_locked(const asio::any_io_executor& ex);
   bool expired_locked(const ServerConn& c, Clock::time_point now) const;

@@ -21,7 +21,7 @@ void ByteBuffer::consume(size_t n) noexcept {
     end_ = 0;
     return;
   }
-  std::memmove(data_.data(), data_.data() + n, end_ - n);
+  std::memmove(data_.get(), data_.get() + n, end_ - n);
   end_ -= n;
 }
 
@@ -29,9 +29,20 @@ bool ByteBuffer::reserve_more(size_t n, size_t cap) {
   if (write_space() >= n) return true;
   size_t want = end_ + n;
   if (want > cap) return false;
-  size_t grown = data_.size() * 2;
-  data_.resize(grown > want ? (grown < cap ? grown : cap) : want);
+  size_t grown = cap_ ? cap_ * 2 : initial_;
+  size_t size = grown > want ? (grown < cap ? grown : cap) : want;
+  // for_overwrite: no zero-fill, so untouched pages stay non-resident.
+  auto bigger = std::make_unique_for_overwrite<char[]>(size);
+  if (end_ > 0) std::memcpy(bigger.get(), data_.get(), end_);
+  data_ = std::move(bigger);
+  cap_ = size;
   return true;
+}
+
+void ByteBuffer::release() noexcept {
+  if (end_ != 0) return;
+  data_.reset();
+  cap_ = 0;
 }
 
 }  // namespace pgscale::proxy

@@ -8,6 +8,7 @@
 // No Asio here: unit-testable on plain strings.
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -84,24 +85,32 @@ class FrameScanner {
 };
 
 // A growable byte buffer with a read position, reused for the whole session: no allocation per
-// message once it has grown to the working size.
+// message once it has grown to the working size. Nothing is allocated before the first
+// reserve_more(), and the storage is not zero-filled: a session that never gets a server never
+// pays for its server buffer, and pages no read reached never become resident, so an idle client
+// costs about what it sent (10,000 idle clients are a benchmark case).
 class ByteBuffer {
  public:
-  explicit ByteBuffer(size_t initial) { data_.resize(initial); }
-  char* write_ptr() noexcept { return data_.data() + end_; }
-  size_t write_space() const noexcept { return data_.size() - end_; }
+  explicit ByteBuffer(size_t initial) : initial_(initial) {}
+  char* write_ptr() noexcept { return data_.get() + end_; }
+  size_t write_space() const noexcept { return cap_ - end_; }
   void commit(size_t n) noexcept { end_ += n; }
-  std::string_view readable() const noexcept { return {data_.data(), end_}; }
+  std::string_view readable() const noexcept { return {data_.get(), end_}; }
   // Drops the first n bytes, moving the (small) tail to the front.
   void consume(size_t n) noexcept;
-  // Makes room for at least `n` more bytes (grows up to `cap`, returns false beyond it).
+  // Makes room for at least `n` more bytes (allocates or grows up to `cap`, false beyond it).
   bool reserve_more(size_t n, size_t cap);
+  // Frees the storage of an empty buffer (a session going idle); the next reserve_more()
+  // allocates again. A no-op while bytes are held.
+  void release() noexcept;
   size_t size() const noexcept { return end_; }
-  size_t capacity() const noexcept { return data_.size(); }
+  size_t capacity() const noexcept { return cap_; }
 
  private:
-  std::string data_;
+  std::unique_ptr<char[]> data_;
+  size_t cap_ = 0;
   size_t end_ = 0;
+  size_t initial_;
 };
 
 }  // namespace pgscale::proxy

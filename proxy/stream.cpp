@@ -29,6 +29,12 @@ asio::awaitable<size_t> Stream::read_some(asio::mutable_buffer buf, error_code& 
   co_return n;
 }
 
+asio::awaitable<void> Stream::wait_readable(error_code& ec) {
+  ec = {};
+  if (tls_ && SSL_pending(tls_->native_handle()) > 0) co_return;
+  std::tie(ec) = co_await socket_.async_wait(tcp::socket::wait_read, kTuple);
+}
+
 asio::awaitable<void> Stream::read_exact(asio::mutable_buffer buf, error_code& ec) {
   if (tls_) {
     std::tie(ec, std::ignore) = co_await asio::async_read(*tls_, buf, kTuple);

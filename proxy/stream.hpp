@@ -29,6 +29,11 @@ class Stream {
 
   // Reads what is available (at least one byte) into `buf`; n = 0 with ec on EOF/error.
   asio::awaitable<size_t> read_some(asio::mutable_buffer buf, error_code& ec);
+  // Waits until a read would not block (bytes, EOF or an error), holding no buffer meanwhile: an
+  // idle session can free its buffers first (ByteBuffer::release). With TLS it returns at once
+  // when OpenSSL already holds decrypted bytes. Costs one epoll_ctl instead of the failed
+  // speculative recv() a read_some on an empty socket makes, so it is no dearer on the hot path.
+  asio::awaitable<void> wait_readable(error_code& ec);
   // Reads exactly buf.size() bytes.
   asio::awaitable<void> read_exact(asio::mutable_buffer buf, error_code& ec);
   asio::awaitable<void> write_all(std::string_view bytes, error_code& ec);

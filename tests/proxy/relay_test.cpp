@@ -115,8 +115,29 @@ TEST_CASE("hostile client headers are malformed from the first bytes") {
   }
 }
 
+TEST_CASE("ByteBuffer allocates on first use, frees only when empty") {
+  ByteBuffer b(8);
+  CHECK(b.capacity() == 0);
+  REQUIRE(b.reserve_more(1, 64));
+  CHECK(b.capacity() == 8);  // the initial size, not just what was asked for
+  std::memcpy(b.write_ptr(), "ab", 2);
+  b.commit(2);
+  b.release();  // holds bytes: must keep them
+  CHECK(b.readable() == "ab");
+  b.consume(2);
+  b.release();
+  CHECK(b.capacity() == 0);
+  CHECK(b.size() == 0);
+  REQUIRE(b.reserve_more(20, 64));  // usable again, sized for the request
+  CHECK(b.capacity() >= 20);
+  std::memcpy(b.write_ptr(), "xyz", 3);
+  b.commit(3);
+  CHECK(b.readable() == "xyz");
+}
+
 TEST_CASE("ByteBuffer keeps the tail and grows up to its cap") {
   ByteBuffer b(8);
+  REQUIRE(b.reserve_more(8, 64));
   std::memcpy(b.write_ptr(), "abcdefgh", 8);
   b.commit(8);
   CHECK(b.write_space() == 0);
