@@ -5,6 +5,7 @@
 #
 #   bench/profile.sh [--clients N] [--mode simple|extended|prepared] [--seconds S] [--base-port P]
 #                    [--cluster DIR] [--bin PGSCALE] [--tool perf|callgrind|none] [--out DIR]
+#                    [--no-compare]   (skip the direct and PgBouncer runs)
 #                    (env PGSCALE_WORKERS sets listen.workers, default 0 = one per CPU)
 #
 # --cluster DIR reuses (or creates and keeps) a local cluster there, so repeated profiles of
@@ -21,7 +22,7 @@ source "$LIB/common.sh"
 # shellcheck source=lib/proxies.sh
 source "$LIB/proxies.sh"
 
-CLIENTS=32 MODE=simple SECONDS_RUN=10 BASE_PORT=26800 CLUSTER="" TOOL=perf OUT="" SCALE=10
+COMPARE=1 CLIENTS=32 MODE=simple SECONDS_RUN=10 BASE_PORT=26800 CLUSTER="" TOOL=perf OUT="" SCALE=10
 PGSCALE_BIN=${PGSCALE_BIN:-$ROOT/build-bench/bin/pgscale}
 while [ $# -gt 0 ]; do
   case $1 in
@@ -32,8 +33,9 @@ while [ $# -gt 0 ]; do
     --cluster) CLUSTER=$2; shift ;;
     --bin) PGSCALE_BIN=$2; shift ;;
     --tool) TOOL=$2; shift ;;
+    --no-compare) COMPARE=0 ;;
     --out) OUT=$2; shift ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
     *) die "unknown argument $1" ;;
   esac
   shift
@@ -120,7 +122,8 @@ count_syscalls() {
 
 log "warm-up"
 run_pgbench "${T_PORT[pgscale]}" 3 >/dev/null
-direct=$(run_pgbench "$PGSCALE_S0_PRIMARY_PORT" "$SECONDS_RUN")
+direct=-
+[ "$COMPARE" = 1 ] && direct=$(run_pgbench "$PGSCALE_S0_PRIMARY_PORT" "$SECONDS_RUN")
 read -r ctx0 cpu0 < <(proc_counters)
 plain=$(run_pgbench "${T_PORT[pgscale]}" "$SECONDS_RUN")
 read -r ctx1 cpu1 < <(proc_counters)
@@ -134,8 +137,8 @@ tx=$(awk -v t="$plain" -v s="$SECONDS_RUN" 'BEGIN {printf "%d", t * s}')
     if (n > 0) printf "pgscale per transaction: %.2f voluntary context switches, %.1f us CPU (user+sys)\n", c / n, u / hz * 1e6 / n }'
 } >"$OUT/summary.txt"
 # The same for PgBouncer (transaction pooling, same pool size), for comparison.
-start_pgbouncer pgbouncer $((BASE_PORT + 34))
-if [ -z "${T_ERR[pgbouncer]:-}" ]; then
+[ "$COMPARE" = 1 ] && start_pgbouncer pgbouncer $((BASE_PORT + 34))
+if [ "$COMPARE" = 1 ] && [ -z "${T_ERR[pgbouncer]:-}" ]; then
   run_pgbench "${T_PORT[pgbouncer]}" 3 >/dev/null
   read -r ctx0 cpu0 < <(proc_counters "${T_PID[pgbouncer]}")
   bouncer=$(run_pgbench "${T_PORT[pgbouncer]}" "$SECONDS_RUN")
@@ -180,8 +183,13 @@ case $TOOL in
     kill -TERM "$cpid"
     wait "$cpid" || true
     callgrind_annotate --inclusive=no "$WORK/callgrind.out" 2>/dev/null | head -n 70 >"$OUT/callgrind.txt" || true
-    # The CLIENTS logins (SCRAM) are inside the window too: small against cg_tx transactions.
-    awk -v tx="$cg_tx" '/PROGRAM TOTALS/ { gsub(/,/, "", $1); printf "callgrind: %.0f instructions per transaction (%d transactions, logins included)\n", $1 / tx, tx }' \
+    # The CLIENTS logins (SCRAM) are inside the window too: small against cg_tx transactions. The
+    # monitor's libpq connections (PBKDF2 for SCRAM; valgrind's slowness makes them time out and
+    # reconnect) are not per-transaction work: shown apart, and subtracted.
+    monitor=$(callgrind_annotate --inclusive=yes "$WORK/callgrind.out" 2>/dev/null |
+      awk '/pgscale::PqConn::connect|pgscale::PqConn::poll|pgscale::PqConn::query/ { gsub(/,/, "", $1); if ($1 > m) m = $1 } END { print m + 0 }')
+    awk -v tx="$cg_tx" -v mon="$monitor" '/PROGRAM TOTALS/ { gsub(/,/, "", $1)
+        printf "callgrind: %.0f instructions per transaction without the monitor (%.0f with it; %d transactions, logins included)\n", ($1 - mon) / tx, $1 / tx, tx }' \
       "$OUT/callgrind.txt" >>"$OUT/summary.txt"
     ;;
 esac
