@@ -15,7 +15,8 @@ PACKAGES=(
   # scripts
   procps iproute2 openssl
   # driver tests (tests/drivers): psycopg 3 and pgjdbc. node-pg is not listed: Debian's node-pg
-  # cannot be installed next to the NodeSource nodejs of some machines (node-acorn needs nodejs:any).
+  # cannot be installed next to the NodeSource nodejs of some machines (node-acorn needs nodejs:any);
+  # node-postgres comes from npm instead (install_node_pg below).
   python3-psycopg libpostgresql-jdbc-java
 )
 
@@ -25,8 +26,22 @@ for p in "${PACKAGES[@]}"; do
     missing+=("$p")
   fi
 done
+# node-postgres for tests/drivers, from the npm registry (the one driver Debian cannot give us here).
+# Optional: without Node.js/npm or the registry the node_pg driver test skips and says why.
+NODE_PG_VERSION=8.23.1
+install_node_pg() {
+  command -v npm >/dev/null 2>&1 || { echo "install-deps: no npm; node-postgres driver test will skip"; return 0; }
+  local root
+  root=$(npm root -g 2>/dev/null) || return 0
+  if [ -f "$root/pg/package.json" ]; then return 0; fi
+  echo "install-deps: npm install -g pg@$NODE_PG_VERSION"
+  timeout 300 npm install -g --no-audit --no-fund "pg@$NODE_PG_VERSION" >/dev/null 2>&1 ||
+    echo "install-deps: npm install of pg failed; node-postgres driver test will skip"
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
+  install_node_pg
   exit 0
 fi
 
@@ -54,4 +69,5 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+install_node_pg
 echo "install-deps: done"
