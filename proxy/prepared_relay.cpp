@@ -69,7 +69,9 @@ ClientSession::FramePlan ClientSession::plan_frame(const Frame& f) const {
   std::string_view body = data.substr(f.offset + 5, f.size - 5);
   switch (f.tag) {
     case 'P':  // named Parse; answered here when no server is attached and some server took it
-      if (body.empty() || body[0] == '\0') return FramePlan::forward;
+      if (body.empty() || body[0] == '\0') {  // unnamed: a DEALLOCATE/DISCARD in it touches the LRU
+        return may_deallocate(body.substr(1, body.find('\0', 1) - 1)) ? FramePlan::special : FramePlan::forward;
+      }
       return !server_ && parse_is_known(f) ? FramePlan::local : FramePlan::special;
     case 'S':  // Sync / Flush with no server attached: the client is idle, nothing is owed by a server
     case 'H':
@@ -185,6 +187,15 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
   }
   protocol::Parse parse;
   if (protocol::decode(body, parse) != protocol::Errc::ok) return false;  // the server says 08P01
+  if (parse.name.empty()) {
+    // DEALLOCATE ALL / DISCARD ALL run through the extended protocol (psycopg does after a
+    // rollback): the server drops pgscale's statements too, so its LRU forgets them all.
+    auto cmd = parse_local_command(parse.query);
+    if (cmd.kind == LocalCommand::deallocate_all || cmd.kind == LocalCommand::discard_all) statements_.clear();
+    if (cmd.kind == LocalCommand::deallocate) statements_.erase(cmd.name);
+    if (server_) server_->statements().clear();
+    return false;
+  }
   if (statements_.find(parse.name)) {
     push_local_error(kDuplicateStatement, quoted(parse.name) + " already exists");
     return true;
