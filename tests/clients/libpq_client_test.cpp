@@ -153,6 +153,79 @@ TEST_CASE("PQprepare: one statement name, different SQL, on many connections sha
   }
 }
 
+TEST_CASE("DEALLOCATE, DEALLOCATE ALL and DISCARD ALL act on protocol-level statements", "[prepared]") {
+  Conn c = must_connect();
+  Result r(PQprepare(c.get(), "libpq_d1", "SELECT 1", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  r.reset(PQprepare(c.get(), "libpq_d2", "SELECT 2", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  r.reset(PQexec(c.get(), "DEALLOCATE libpq_d1"));
+  CHECK(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  CHECK(std::string(PQcmdStatus(r.get())) == "DEALLOCATE");
+  r.reset(PQexecPrepared(c.get(), "libpq_d1", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(sqlstate(r.get()) == "26000");
+  CHECK(error_primary(r.get()) == "prepared statement \"libpq_d1\" does not exist");
+  r.reset(PQdescribePrepared(c.get(), "libpq_d1"));
+  CHECK(sqlstate(r.get()) == "26000");
+  r.reset(PQexecPrepared(c.get(), "libpq_d2", 0, nullptr, nullptr, nullptr, 0));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_TUPLES_OK);
+  CHECK(std::string(PQgetvalue(r.get(), 0, 0)) == "2");
+  // The name is free again, for other text.
+  r.reset(PQprepare(c.get(), "libpq_d1", "SELECT 11", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  r.reset(PQexecPrepared(c.get(), "libpq_d1", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(std::string(PQgetvalue(r.get(), 0, 0)) == "11");
+  r.reset(PQexec(c.get(), "DEALLOCATE ALL"));
+  CHECK(std::string(PQcmdStatus(r.get())) == "DEALLOCATE ALL");
+  r.reset(PQexecPrepared(c.get(), "libpq_d2", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(sqlstate(r.get()) == "26000");
+  r.reset(PQprepare(c.get(), "libpq_d3", "SELECT 3", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  must_exec(c.get(), "BEGIN");
+  r.reset(PQexec(c.get(), "DISCARD ALL"));
+  CHECK(sqlstate(r.get()) == "25001");  // DISCARD ALL cannot run inside a transaction block
+  must_exec(c.get(), "ROLLBACK");
+  r.reset(PQexecPrepared(c.get(), "libpq_d3", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(PQresultStatus(r.get()) == PGRES_TUPLES_OK);  // the failed DISCARD ALL dropped nothing
+  r.reset(PQexec(c.get(), "DISCARD ALL"));
+  CHECK(std::string(PQcmdStatus(r.get())) == "DISCARD ALL");
+  r.reset(PQexecPrepared(c.get(), "libpq_d3", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(sqlstate(r.get()) == "26000");
+}
+
+TEST_CASE("prepared statements in a pipeline: an error skips the rest of its segment", "[prepared][pipeline]") {
+  Conn c = must_connect();
+  REQUIRE(PQenterPipelineMode(c.get()) == 1);
+  REQUIRE(PQsendPrepare(c.get(), "libpq_p_ok", "SELECT $1::int + 1", 1, nullptr) == 1);
+  REQUIRE(PQsendPrepare(c.get(), "libpq_p_bad", "SELEC 1", 0, nullptr) == 1);   // syntax error
+  REQUIRE(PQsendPrepare(c.get(), "libpq_p_skipped", "SELECT 5", 0, nullptr) == 1);  // skipped
+  REQUIRE(PQpipelineSync(c.get()) == 1);
+  const char* v[1] = {"41"};
+  REQUIRE(PQsendQueryPrepared(c.get(), "libpq_p_ok", 1, v, nullptr, nullptr, 0) == 1);
+  REQUIRE(PQpipelineSync(c.get()) == 1);
+  REQUIRE(PQflush(c.get()) == 0);
+  const std::vector<ExecStatusType> expected = {PGRES_COMMAND_OK, PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED,
+                                                PGRES_PIPELINE_SYNC, PGRES_TUPLES_OK, PGRES_PIPELINE_SYNC};
+  std::string value;
+  for (size_t i = 0; i < expected.size(); ++i) {
+    Result r(PQgetResult(c.get()));
+    INFO("result " << i << ": " << PQerrorMessage(c.get()));
+    REQUIRE(r != nullptr);
+    CHECK(PQresultStatus(r.get()) == expected[i]);
+    if (expected[i] == PGRES_FATAL_ERROR) CHECK(sqlstate(r.get()) == "42601");
+    if (PQresultStatus(r.get()) == PGRES_TUPLES_OK) value = PQgetvalue(r.get(), 0, 0);
+    if (expected[i] != PGRES_PIPELINE_SYNC) CHECK(PQgetResult(c.get()) == nullptr);
+  }
+  CHECK(value == "42");
+  REQUIRE(PQexitPipelineMode(c.get()) == 1);
+  Result r(PQexecPrepared(c.get(), "libpq_p_skipped", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(sqlstate(r.get()) == "26000");
+  r.reset(PQexecPrepared(c.get(), "libpq_p_bad", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(sqlstate(r.get()) == "26000");
+  r.reset(PQprepare(c.get(), "libpq_p_skipped", "SELECT 6", 0, nullptr));  // the name was never taken
+  CHECK(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+}
+
 TEST_CASE("pipeline mode: several Syncs in flight, an error aborts only its own segment", "[pipeline]") {
   Conn c = must_connect();
   must_exec(c.get(), "DROP TABLE IF EXISTS libpq_pipe_t");
