@@ -56,6 +56,37 @@ void render_pools(MetricsWriter& w, const std::vector<std::shared_ptr<Pool>>& po
   each("pgscale_pool_waiting_clients", "Clients waiting for a server connection of the pool.",
        [](const PoolStats& s) { return s.waiting; });
 }
+void render_topology(MetricsWriter& w, const pgscale::Topology& topo) {
+  std::vector<const pgscale::NodeState*> nodes;
+  for (const auto& shard : topo.shards) {
+    for (const auto& n : shard.nodes) nodes.push_back(&n);
+  }
+  auto shard_name = [&](const pgscale::NodeState& n) -> std::string_view {
+    return n.shard < topo.shards.size() ? std::string_view(topo.shards[n.shard].name) : std::string_view();
+  };
+  w.family("pgscale_node_up", Type::gauge,
+           "1 when the monitor's last checks passed (health up), 0 when down or not yet known.");
+  for (const auto* n : nodes) {
+    w.sample({{"node", n->config.name}, {"shard", shard_name(*n)}, {"role", pgscale::to_string(n->observed_role)}},
+             n->is_up() ? 1 : 0);
+  }
+  w.family("pgscale_node_banned", Type::gauge, "1 while a replica is banned after a failure the router saw.");
+  for (const auto* n : nodes) w.sample({{"node", n->config.name}, {"shard", shard_name(*n)}}, n->is_banned() ? 1 : 0);
+  w.family("pgscale_node_role_mismatch", Type::gauge, "1 when the observed role differs from the YAML's.");
+  for (const auto* n : nodes) w.sample({{"node", n->config.name}, {"shard", shard_name(*n)}}, n->role_mismatch ? 1 : 0);
+  w.family("pgscale_replica_lag_bytes", Type::gauge, "Replay lag of a replica behind its primary, in WAL bytes.");
+  for (const auto* n : nodes) {
+    if (n->lag_bytes) w.sample({{"node", n->config.name}, {"shard", shard_name(*n)}}, static_cast<double>(*n->lag_bytes));
+  }
+  w.family("pgscale_replica_lag_seconds", Type::gauge, "Replay lag of a replica behind its primary, in seconds.");
+  for (const auto* n : nodes) {
+    if (n->lag_time) {
+      w.sample({{"node", n->config.name}, {"shard", shard_name(*n)}}, static_cast<double>(n->lag_time->count()) / 1000.0);
+    }
+  }
+  w.family("pgscale_topology_version", Type::gauge, "Snapshots the monitor has published (0 = no check done yet).");
+  w.sample(static_cast<double>(topo.version));
+}
 }  // namespace
 
 std::string render_metrics(Runtime& rt, std::chrono::steady_clock::time_point started) {
@@ -71,6 +102,7 @@ std::string render_metrics(Runtime& rt, std::chrono::steady_clock::time_point st
   w.family("pgscale_draining", Type::gauge, "1 while pgscale drains after SIGTERM/SIGINT.");
   w.sample(rt.draining.load() ? 1 : 0);
   render_pools(w, rt.pools().all());
+  if (auto topo = rt.topology()) render_topology(w, *topo);
   auto& pins = pin_counters();
   w.family("pgscale_pinned_clients", Type::gauge,
            "Clients pinned to their server connection now (state that cannot be replayed).");

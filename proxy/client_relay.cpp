@@ -29,6 +29,18 @@ bool is_fatal_error(std::string_view body, std::string& text) {
   text = std::string(e.sqlstate()) + " " + std::string(e.message());
   return true;
 }
+
+// A server killed by SIGQUIT (pg_ctl stop -m immediate, a crash of another backend) says so in a
+// WARNING NoticeResponse (57P01/57P02) and closes: like FATAL, the loss is pgscale's to report —
+// and a read not yet answered can still be retried elsewhere if the notice is not relayed.
+bool is_shutdown_notice(std::string_view body, std::string& text) {
+  protocol::ErrorResponse e;
+  if (protocol::decode(body, e) != protocol::Errc::ok) return false;
+  auto code = e.sqlstate();
+  if (code != "57P01" && code != "57P02" && code != "57P03") return false;
+  text = std::string(code) + " " + std::string(e.message());
+  return true;
+}
 }  // namespace
 
 asio::awaitable<void> ClientSession::client_loop() {
@@ -240,7 +252,9 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
           server.set_app_name(ps.value);
         }
       }
-    } else if (whole && tag == 'E' && is_transaction_mode() && is_fatal_error(body, server_fatal_text_)) {
+    } else if (whole && is_transaction_mode() &&
+               ((tag == 'E' && is_fatal_error(body, server_fatal_text_)) ||
+                (tag == 'N' && is_shutdown_notice(body, server_fatal_text_)))) {
       fatal_at = off;
       return;
     }

@@ -125,35 +125,39 @@ bool Pool::expired_locked(const ServerConn& c, Clock::time_point now) const {
 
 void Pool::checkin(std::shared_ptr<ServerConn> conn, bool reusable) {
   if (!conn) return;
-  std::lock_guard lk(mu_);
-  if (!reusable || expired_locked(*conn, Clock::now()) || size_ > limits_.max_size) {
-    // Terminate, wait (bounded) for the server to hang up, then free the slot: freeing it only once
-    // the backend is gone keeps the server's process count <= max_size while connections are
-    // replaced. co_spawn starts the coroutine by posting, so mu_ is released by then.
-    asio::co_spawn(conn->home(), [self = shared_from_this(), conn]() -> asio::awaitable<void> {
-      std::string bye("X\0\0\0\4", 5);
-      error_code ec;
-      Deadline deadline(conn->home());
-      deadline.arm(std::chrono::seconds(1), [c = conn.get()] { c->stream().close(); });
-      co_await conn->stream().write_all(bye, ec);
-      char buf[512];
-      for (int i = 0; !ec && i < 64; ++i) co_await conn->stream().read_some(asio::buffer(buf), ec);
-      deadline.disarm();
-      conn->stream().close();
-      std::lock_guard lk(self->mu_);
-      --self->size_;
-      self->release_slot_locked();
-    }, asio::detached);
-    return;
+  {
+    std::lock_guard lk(mu_);
+    if (reusable && !expired_locked(*conn, Clock::now()) && size_ <= limits_.max_size) {
+      conn->touch();
+      if (!waiters_.empty()) {
+        auto w = pick_waiter_locked(conn->home());
+        w->conn = std::move(conn);
+        wake(w);
+        return;
+      }
+      idle_.push_back(std::move(conn));
+      return;
+    }
   }
-  conn->touch();
-  if (!waiters_.empty()) {
-    auto w = pick_waiter_locked(conn->home());
-    w->conn = std::move(conn);
-    wake(w);
-    return;
-  }
-  idle_.push_back(std::move(conn));
+  // Discard: Terminate, wait (bounded) for the server to hang up, then free the slot: freeing it
+  // only once the backend is gone keeps the server's process count <= max_size while connections
+  // are replaced. Spawned with mu_ released: co_spawn dispatches, so on the connection's own
+  // thread the coroutine runs inline up to its first suspension — with a stream that is already
+  // closed that is all the way to the lock below (a self-deadlock when mu_ was still held).
+  asio::co_spawn(conn->home(), [self = shared_from_this(), conn]() -> asio::awaitable<void> {
+    std::string bye("X\0\0\0\4", 5);
+    error_code ec;
+    Deadline deadline(conn->home());
+    deadline.arm(std::chrono::seconds(1), [c = conn.get()] { c->stream().close(); });
+    co_await conn->stream().write_all(bye, ec);
+    char buf[512];
+    for (int i = 0; !ec && i < 64; ++i) co_await conn->stream().read_some(asio::buffer(buf), ec);
+    deadline.disarm();
+    conn->stream().close();
+    std::lock_guard lk(self->mu_);
+    --self->size_;
+    self->release_slot_locked();
+  }, asio::detached);
 }
 
 // The waiter a checked-in connection goes to: one on the connection's own worker when there is

@@ -52,6 +52,15 @@ int Server::run() {
     spdlog::critical("cannot listen on {}:{}: {}", cfg->listen.address, cfg->listen.port, ec.message());
     return 1;
   }
+  if (cfg->admin.http_port != 0) {
+    admin_ = std::make_unique<AdminHttp>(control_, rt_);
+    std::string admin_error;
+    if (!admin_->start(cfg->admin.http_address, cfg->admin.http_port, admin_error)) {
+      spdlog::critical("{}", admin_error);
+      return 1;
+    }
+    spdlog::info("admin HTTP on {}:{} (/metrics /health /status)", cfg->admin.http_address, admin_->port());
+  }
   unsigned n = cfg->listen.workers ? cfg->listen.workers : std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
     workers_.push_back(std::make_unique<asio::io_context>());
@@ -109,6 +118,7 @@ asio::awaitable<void> Server::signal_loop() {
     }
     spdlog::info("signal {}: draining", sig);
     co_await drain();
+    if (admin_) admin_->stop();  // /health said 503 while draining; now nothing listens
     co_await rt_.stop_monitor();
     co_return;
   }
@@ -136,6 +146,7 @@ void Server::reload() {
       cfg->listen.workers != old->listen.workers) {
     spdlog::warn("reload: listen address/port/workers changes need a restart; ignored");
   }
+  if (!(cfg->admin == old->admin)) spdlog::warn("reload: admin HTTP address/port changes need a restart; ignored");
   std::string tls_error;
   if (!rt_.load_client_tls(cfg->listen.tls, tls_error)) {
     spdlog::error("reload: {}; keeping the running configuration", tls_error);

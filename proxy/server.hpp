@@ -11,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "config/config.hpp"
+#include "proxy/admin_http.hpp"
 #include "proxy/runtime.hpp"
 
 namespace pgscale::proxy {
@@ -39,6 +40,7 @@ class Server {
   std::vector<WorkGuard> guards_;
   std::vector<std::thread> threads_;
   tcp::acceptor acceptor_;
+  std::unique_ptr<AdminHttp> admin_;  // admin.http_port != 0; after control_: destroyed before it
   size_t next_ = 0;
   bool stopping_ = false;
 };
