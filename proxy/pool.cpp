@@ -109,8 +109,7 @@ std::shared_ptr<ServerConn> Pool::take_idle_locked(const asio::any_io_executor& 
       auto c = std::move(idle_[i]);
       idle_.erase(idle_.begin() + static_cast<ptrdiff_t>(i));
       if (expired_locked(*c, now) || looks_dead(*c)) {
-        c->stream().close();
-        --size_;
+        discard(std::move(c));  // its slot is freed once the backend is gone
         return take_idle_locked(ex);  // bounded: idle_ shrank
       }
       return c;
@@ -139,25 +138,34 @@ void Pool::checkin(std::shared_ptr<ServerConn> conn, bool reusable) {
       return;
     }
   }
-  // Discard: Terminate, wait (bounded) for the server to hang up, then free the slot: freeing it
-  // only once the backend is gone keeps the server's process count <= max_size while connections
-  // are replaced. Spawned with mu_ released: co_spawn dispatches, so on the connection's own
-  // thread the coroutine runs inline up to its first suspension — with a stream that is already
-  // closed that is all the way to the lock below (a self-deadlock when mu_ was still held).
-  asio::co_spawn(conn->home(), [self = shared_from_this(), conn]() -> asio::awaitable<void> {
-    std::string bye("X\0\0\0\4", 5);
-    error_code ec;
-    Deadline deadline(conn->home());
-    deadline.arm(std::chrono::seconds(1), [c = conn.get()] { c->stream().close(); });
-    co_await conn->stream().write_all(bye, ec);
-    char buf[512];
-    for (int i = 0; !ec && i < 64; ++i) co_await conn->stream().read_some(asio::buffer(buf), ec);
-    deadline.disarm();
-    conn->stream().close();
-    std::lock_guard lk(self->mu_);
-    --self->size_;
-    self->release_slot_locked();
-  }, asio::detached);
+  discard(std::move(conn));
+}
+
+// Terminate, wait (bounded) for the server to hang up, then free the slot: freeing it only once the
+// backend is gone keeps the server's process count <= max_size while connections are replaced (an
+// expired, dead-looking or dirty one). Posted, never run inline: callers may hold mu_, and co_spawn
+// alone dispatches — on the connection's own thread it would run up to the lock below at once.
+void Pool::discard(std::shared_ptr<ServerConn> conn) {
+  auto home = conn->home();
+  asio::post(home, [self = shared_from_this(), conn = std::move(conn)]() mutable {
+    auto ex = conn->home();
+    asio::co_spawn(ex, [self, conn]() -> asio::awaitable<void> {
+      std::string bye("X\0\0\0\4", 5);
+      error_code ec;
+      Deadline deadline(conn->home());
+      deadline.arm(std::chrono::seconds(1), [c = conn.get()] { c->stream().close(); });
+      if (conn->stream().is_open()) co_await conn->stream().write_all(bye, ec);
+      char buf[512];
+      for (int i = 0; !ec && conn->stream().is_open() && i < 64; ++i) {
+        co_await conn->stream().read_some(asio::buffer(buf), ec);
+      }
+      deadline.disarm();
+      conn->stream().close();
+      std::lock_guard lk(self->mu_);
+      --self->size_;
+      self->release_slot_locked();
+    }, asio::detached);
+  });
 }
 
 // The waiter a checked-in connection goes to: one on the connection's own worker when there is
@@ -237,9 +245,8 @@ void Pool::maintain(asio::any_io_executor ex) {
       auto& c = *idle_[i];
       bool idle_too_long = now - c.last_used() >= limits_.idle_timeout && idle_.size() > limits_.min_idle;
       if (expired_locked(c, now) || idle_too_long || looks_dead(c)) {
-        c.stream().close();
+        discard(std::move(idle_[i]));  // its slot is freed once the backend is gone
         idle_.erase(idle_.begin() + static_cast<ptrdiff_t>(i));
-        --size_;
         continue;
       }
       ++i;

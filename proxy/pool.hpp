@@ -86,6 +86,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::shared_ptr<ServerConn> take_idle_locked(const asio::any_io_executor& ex);
   bool expired_locked(const ServerConn& c, Clock::time_point now) const;
   void release_slot_locked();
+  // Closes a connection gracefully and frees its slot afterwards; callable with or without mu_.
+  void discard(std::shared_ptr<ServerConn> conn);
 
   static void wake(const std::shared_ptr<Waiter>& w);
 
