@@ -12,13 +12,11 @@ source "$HERE/proxy_lib.sh"
 # shellcheck disable=SC1091
 source "$HERE/routing_lib.sh"
 if [[ "$PGSCALE_TEST_TARGET" == direct ]]; then echo "skipped: routing needs pgscale"; exit 77; fi
-# Known gap (2026-11-26): `pg_ctl stop -m immediate` makes every backend send a NoticeResponse
-# WARNING 57P01 "terminating connection due to immediate shutdown command" before it closes; the
-# relay forwards it, so the read counts as answered and cannot be retried (clients in flight get
-# 08006). Needs client_relay.cpp to treat a 57P01/57P02 notice like a FATAL (not relayed, server
-# lost). Until then this test runs only on request.
-if [[ "${PGSCALE_ROUTING_KILL_TEST:-0}" != 1 ]]; then
-  echo "skipped: set PGSCALE_ROUTING_KILL_TEST=1 (needs the relay to treat shutdown WARNINGs as server loss)"
+# `pg_ctl stop -m immediate` makes every backend send a NoticeResponse WARNING 57P01 before it
+# closes; the relay treats it like a FATAL (not relayed, server lost), so a read not yet answered is
+# retried elsewhere. PGSCALE_ROUTING_KILL_TEST=0 skips this test (it stops and restarts replica1).
+if [[ "${PGSCALE_ROUTING_KILL_TEST:-1}" != 1 ]]; then
+  echo "skipped: PGSCALE_ROUTING_KILL_TEST=0"
   exit 77
 fi
 
