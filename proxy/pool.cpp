@@ -152,6 +152,13 @@ void Pool::discard(std::shared_ptr<ServerConn> conn) {
     asio::co_spawn(ex, [self, conn]() -> asio::awaitable<void> {
       std::string bye("X\0\0\0\4", 5);
       error_code ec;
+      if (!conn->stream().is_open()) {
+        // Closed by its session already (server lost, client gone mid-transaction): the backend
+        // sees EOF at its next read and exits within milliseconds; hold the slot a little so the
+        // server's process count stays <= max_size meanwhile.
+        asio::steady_timer grace(conn->home(), std::chrono::milliseconds(200));
+        co_await grace.async_wait(asio::as_tuple(asio::use_awaitable));
+      }
       Deadline deadline(conn->home());
       deadline.arm(std::chrono::seconds(1), [c = conn.get()] { c->stream().close(); });
       if (conn->stream().is_open()) co_await conn->stream().write_all(bye, ec);
