@@ -95,9 +95,13 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
   co_await wait_internal_query();  // pgscale's own query on the attached server goes first
   size_t seg = 0;  // start of the bytes not yet forwarded or dropped
   size_t first = frames_.empty() ? forwardable : frames_[0].offset;
-  if (first > 0 && (skipping_ || !server_ || drop_tail_)) seg = first;  // tail of a streamed frame nobody wants
+  if (first > 0 && (skipping_ || !server_ || drop_tail_ || switch_skip_)) seg = first;  // tail nobody wants
   if (drop_tail_) drop_tail_ = frames_.empty() && cscan_.in_streamed_frame();
-  for (const Frame& f : frames_) {
+  // Frames from an attach on were classified by attach_server (summarize_from): check_route only
+  // looks at the ones after them (a later read of a pipeline).
+  size_t routed_until = 0;
+  for (size_t i = 0; i < frames_.size(); ++i) {
+    const Frame& f = frames_[i];
     if (f.tag == 'X') {
       co_await flush_segment(seg, f.offset);
       terminated_ = true;
@@ -108,12 +112,37 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       co_await fatal(sqlstate::protocol_violation, "unexpected password message after authentication");
       co_return false;
     }
+    if (switch_skip_ && !skipping_) {  // after a refused switch, like PostgreSQL after an error
+      if (!co_await flush_segment(seg, f.offset)) co_return false;
+      seg = f.offset + f.size;
+      if (is_sync_point(f.tag)) {
+        switch_skip_ = false;
+        push_local({}, TrackedRequest::none, {}, {}, true);
+      }
+      continue;
+    }
     FramePlan plan = skipping_ ? FramePlan::forward : plan_frame(f);
+    if (!skipping_ && server_ && is_transaction_mode() && (f.tag == 'Q' || f.tag == 'P' || f.tag == 'B')) {
+      if (f.tag == 'Q' && answer_directive_attached(f, seg)) continue;
+      if (i >= routed_until && check_route(f) == RouteCheck::switch_server) {
+        if (!co_await flush_segment(seg, f.offset)) co_return false;
+        seg = f.offset;
+        SwitchWait w = co_await wait_server_released();
+        if (client_gone_) co_return false;
+        if (w == SwitchWait::timed_out) {
+          refuse_switch(f);
+          seg = f.offset + f.size;
+          continue;
+        }
+        plan = skipping_ ? FramePlan::forward : plan_frame(f);
+      }
+    }
     if (!skipping_ && !server_ && plan != FramePlan::local) {
       if (!co_await flush_segment(seg, f.offset)) co_return false;
       if (!co_await emit_front_locals()) co_return false;  // replies owed before this frame's
       seg = f.offset;
       if (!co_await attach_server(f) && client_gone_) co_return false;
+      routed_until = i + kMaxFramesSummarised;
     }
     if (skipping_) {
       if (!co_await flush_segment(seg, f.offset)) co_return false;
@@ -122,6 +151,9 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       continue;
     }
     if (is_transaction_mode()) note_effects(f);
+    if (plan == FramePlan::special && route_.target == Target::replica && (f.tag == 'B' || f.tag == 'D')) {
+      note_statement_use(f);
+    }
     if (plan != FramePlan::forward) plan = handle_special(f, seg);
     else if (is_transaction_mode()) track_forwarded(f.tag);
     if (plan == FramePlan::local) continue;
@@ -132,8 +164,41 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       unsynced_ = true;
     }
   }
+  if (switch_skip_) seg = forwardable;
   if (!co_await flush_segment(seg, forwardable)) co_return false;
   co_return co_await emit_front_locals();
+}
+
+// check_route found a frame that must not run on the attached replica (a write pipelined after
+// a read): everything before it is on its way; the replica is released at its ReadyForQuery 'I'
+// (the pump ends then), or kept when the client turned out pinned to it. Bounded by
+// pool.checkout_timeout, as any wait for a server is.
+asio::awaitable<ClientSession::SwitchWait> ClientSession::wait_server_released() {
+  auto deadline = std::chrono::steady_clock::now() + rt_.config()->pool.checkout_timeout;
+  switch_waiting_ = true;
+  for (int i = 0; i < 100000 && server_ && !client_gone_; ++i) {
+    bool idle = pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' && !internal_busy_ && tracker_.idle();
+    if (idle && (pinned() || attached_pinned_)) break;
+    if (std::chrono::steady_clock::now() >= deadline) break;
+    pump_done_.expires_at(deadline);
+    co_await pump_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  switch_waiting_ = false;
+  if (!server_) co_return SwitchWait::released;
+  bool idle = pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I';
+  co_return idle ? SwitchWait::kept : SwitchWait::timed_out;
+}
+
+// The attached server stayed busy past the bound: the frame gets an error in its place in the
+// reply stream and, like PostgreSQL after an error, what follows it up to Sync is dropped.
+void ClientSession::refuse_switch(const Frame& f) {
+  std::string err = error_message(Severity::error, sqlstate::too_many_connections,
+                                  "pgscale: a write pipelined after a read waited longer than pool.checkout_timeout "
+                                  "for the replica to finish the read");
+  const bool sync = is_sync_point(f.tag);
+  push_local(std::move(err), TrackedRequest::none, {}, {}, sync);
+  switch_skip_ = !sync;
+  spdlog::info("client {} user={}: write could not leave the replica in time; refused", peer_, user_);
 }
 
 asio::awaitable<bool> ClientSession::flush_segment(size_t from, size_t to) {
@@ -262,6 +327,7 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     after_.clear();
     auto action = tracker_.on_server(tag, body, whole, before_, after_, replacement_, undo_);
     if (action == ResponseTracker::Action::forward && before_.empty() && after_.empty()) return;
+    if (action == ResponseTracker::Action::drop) ++route_.replies_swallowed;  // a retry skips it
     if (!rewritten) pump_out_.clear();
     rewritten = true;
     size_t end = whole ? off + 5 + body.size() : data.size();
@@ -310,6 +376,7 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     release_server(true);
     if (draining_ || rt_.draining.load()) begin_drain();
   }
+  if (switch_waiting_) pump_done_.cancel();  // the client loop re-checks whether it may go on
   co_return true;
 }
 

@@ -22,8 +22,6 @@ namespace pgscale::proxy {
 
 namespace {
 
-constexpr size_t kMaxFramesSummarised = 256;  // bounds the classification work of one read
-
 // Statement name of a Bind body (portal\0statement\0...); nullopt when malformed.
 std::optional<std::string_view> bind_statement(std::string_view body) {
   size_t p = body.find('\0');
@@ -36,29 +34,6 @@ std::optional<std::string_view> bind_statement(std::string_view body) {
 
 std::string_view parse_name(std::string_view body) { return body.substr(0, body.find('\0')); }
 
-// A read can be re-sent to a fresh server only if it does not depend on, or create, named
-// statements the relay tracks per server: every Bind must name an unnamed statement parsed in
-// the same bytes, and no named Parse may be among them.
-bool resend_safe(std::string_view bytes) {
-  bool unnamed_parsed = false;
-  size_t pos = 0;
-  for (int guard = 0; guard < 1000000 && pos + 5 <= bytes.size(); ++guard) {
-    const auto* p = reinterpret_cast<const unsigned char*>(bytes.data() + pos + 1);
-    uint32_t len = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
-    if (len < 4 || bytes.size() - pos - 1 < len) return false;
-    std::string_view body = bytes.substr(pos + 5, len - 4);
-    if (bytes[pos] == 'P') {
-      if (!parse_name(body).empty()) return false;
-      unnamed_parsed = true;
-    } else if (bytes[pos] == 'B') {
-      auto stmt = bind_statement(body);
-      if (!stmt || !stmt->empty() || !unnamed_parsed) return false;
-    }
-    pos += size_t{len} + 1;
-  }
-  return pos == bytes.size();
-}
-
 // An idle pooled connection has nothing to say: readable (bytes or EOF) means its backend is gone
 // or going (e.g. "terminating connection due to immediate shutdown command", then EOF). Checked
 // before use so a dead idle connection costs a retry, not the client's transaction. One poll().
@@ -67,6 +42,18 @@ bool idle_conn_is_dead(ServerConn& conn) {
   if (!sock.is_open()) return true;
   pollfd p{sock.native_handle(), POLLIN, 0};
   return ::poll(&p, 1, 0) != 0;
+}
+
+// CommandComplete "SET" for each statement of a directive-only Query (SET pgscale.route ...).
+std::string directive_reply(const classifier::Classification& c) {
+  std::string out;
+  for (int i = 0; i < std::max(1, c.statement_count); ++i) {
+    out += 'C';
+    uint32_t len = 4 + 4;  // "SET\0"
+    for (int sh = 24; sh >= 0; sh -= 8) out += static_cast<char>((len >> sh) & 0xff);
+    out.append("SET", 4);
+  }
+  return out;
 }
 
 }  // namespace
@@ -282,46 +269,58 @@ asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {
   co_return co_await attach_routed(cfg);
 }
 
-// `SET pgscale.route = primary|replica|auto` (or RESET) as a Query of its own outside a transaction
-// is pgscale's: recorded and answered here (CommandComplete SET; the relay's skip path then sends
-// ReadyForQuery 'I'), because PostgreSQL rejects the unquoted reserved word `primary`. Inside a
-// transaction block it is recorded and passed through (PostgreSQL accepts the quoted form as a
-// placeholder variable).
+// `SET pgscale.route = primary|replica|auto` (or RESET; quoted or not, `=` or TO, SET SESSION) as
+// a Query of its own is pgscale's: recorded and answered here with CommandComplete SET, never
+// sent to PostgreSQL (which rejects the unquoted reserved word `primary`). It takes effect for the
+// next transaction. Here no server is attached: the relay's skip path then sends ReadyForQuery 'I'.
 asio::awaitable<bool> ClientSession::answer_directive(const Frame& f) {
   if (f.tag != 'Q') co_return false;
   auto c = classify_frame(f);
   if (!c || !c->directive_only || !c->route_directive) co_return false;
   route_.policy.note(*c);
-  std::string out;
-  for (int i = 0; i < std::max(1, c->statement_count); ++i) {
-    out += 'C';
-    uint32_t len = 4 + 4;  // "SET\0"
-    for (int sh = 24; sh >= 0; sh -= 8) out += static_cast<char>((len >> sh) & 0xff);
-    out.append("SET", 4);
-  }
   skipping_ = true;  // drop the frame; its sync point gets ReadyForQuery 'I' (handle_skipped)
   skip_error_sent_ = true;
-  co_await write_client(out);
+  co_await write_client(directive_reply(*c));
   co_return true;
 }
 
+// The same directive while a server is attached (inside a transaction block, or pipelined after
+// other work): answered in its place in the reply stream (a local reply in the tracker, with the
+// ReadyForQuery status the server reports then). The block's server does not change; the next
+// transaction follows the directive. In a failed block the server answers (25P02, as PostgreSQL
+// does for any statement there) and the directive is not recorded.
+bool ClientSession::answer_directive_attached(const Frame& f, size_t& seg) {
+  if (f.tag != 'Q' || tracker_.tx_status() == 'E') return false;
+  auto c = classify_frame(f);
+  if (!c || !c->directive_only || !c->route_directive) return false;
+  route_.policy.note(*c);
+  if (f.offset > seg) sout_.append(cbuf_.readable().substr(seg, f.offset - seg));
+  seg = f.offset + f.size;
+  push_local(directive_reply(*c), TrackedRequest::none, {}, {}, true);
+  return true;
+}
+
+// Only a transaction routed to a replica outside a block, at a sync boundary (a frame after Parse/
+// Bind/Execute without Sync belongs to the same implicit transaction), can leave its server.
 ClientSession::RouteCheck ClientSession::check_route(const Frame& f) {
   if (!server_ || route_.rerouting) return RouteCheck::ok;
-  auto c = classify_frame(f);
   TxnSummary one;
-  if (c) {
-    route_.policy.note(*c);
-    one.add(*c);
-    route_.seen.add(*c);
-  } else if (f.tag == 'B' || f.tag == 'Q' || f.tag == 'P') {
-    one.unknown = route_.seen.unknown = true;
+  if (f.tag == 'B') {
+    auto stmt = bind_statement(cbuf_.readable().substr(f.offset + 5, f.size - 5));
+    // The unnamed statement was classified at its Parse, on this server; an unknown name fails.
+    if (!stmt || stmt->empty()) return RouteCheck::ok;
   }
-  // Inside a block (or a READ ONLY block opened on this replica) the server never changes.
-  if (route_.target != Target::replica || route_.decision.read_only_block || tx_status_ != 'I') return RouteCheck::ok;
-  if (one.statements == 0 && !one.unknown) return RouteCheck::ok;
-  auto cfg = rt_.config();
-  return decide_target(one, route_.policy, *cfg).target == Target::primary ? RouteCheck::switch_server
-                                                                           : RouteCheck::ok;
+  auto c = classify_frame(f);
+  if (!c) return RouteCheck::ok;
+  // A directive Query here is one in a failed block, refused by PostgreSQL: not taken.
+  if (c->directive_only && f.tag == 'Q') return RouteCheck::ok;
+  route_.policy.note(*c);
+  one.add(*c);
+  route_.seen.add(*c);
+  if (!one.unknown_functions.empty()) rt_.refresh_function_catalog();
+  AttachedTxn at{route_.target, route_.decision.read_only_block, tx_status_ != 'I', unsynced_,
+                 pinned() || attached_pinned_};
+  return must_leave_server(one, at, route_.policy, *rt_.config()) ? RouteCheck::switch_server : RouteCheck::ok;
 }
 
 void ClientSession::note_sent(std::string_view bytes) {
@@ -336,8 +335,11 @@ void ClientSession::note_sent(std::string_view bytes) {
 
 void ClientSession::on_transaction_end() {
   TxnSummary all = route_.seen;
-  for_each_sent_statement(route_.sent, [&](std::string_view text) {
+  for_each_sent_statement(route_.sent, [&](char tag, std::string_view text) {
     auto c = rt_.classifier().classify(text);
+    // A directive Query reached the server only in a failed block (PostgreSQL refused it); those
+    // pgscale answered were noted then.
+    if (tag == 'Q' && c->directive_only) return;
     route_.policy.note(*c);
     all.add(*c);
   });
@@ -354,11 +356,75 @@ void ClientSession::on_transaction_end() {
   if (route_.sent.capacity() > 64 * 1024) std::string().swap(route_.sent);
 }
 
+void ClientSession::note_statement_use(const Frame& f) {
+  std::string_view body = cbuf_.readable().substr(f.offset + 5, f.size - 5);
+  std::string_view name;
+  if (f.tag == 'B') {
+    auto stmt = bind_statement(body);
+    if (!stmt) return;
+    name = *stmt;
+  } else if (f.tag == 'D' && body.size() > 1 && body[0] == 'S') {
+    name = body.substr(1, body.find('\0', 1) - 1);
+  }
+  if (name.empty()) return;
+  if (const StatementPtr* s = statements_.find(name)) route_.note_statement(*s);
+}
+
+// Close + Parse + Sync on a server fresh from its pool, replies read here (the pump is not
+// running yet). Its statement LRU then says what it holds, as ensure_prepared would have left it.
+asio::awaitable<bool> ClientSession::prepare_resend(ServerConn& conn, const ResendPlan& plan) {
+  if (plan.need_parse.empty() && plan.parsed_names.empty()) co_return true;
+  ServerStatements& have = conn.statements();
+  for (const auto& s : plan.need_parse) have.erase(s->id);
+  for (const auto& s : plan.parsed) have.erase(s->id);
+  // The LRU as ensure_prepared would leave it; what it gives up is Closed in the same round trip.
+  size_t capacity = rt_.config()->pool.prepared_statement_cache;
+  std::string out;
+  for (const auto* list : {&plan.need_parse, &plan.parsed}) {
+    for (const auto& s : *list) {
+      for (const auto& v : have.add(s, capacity)) append_close_statement(out, v->server_name);
+    }
+  }
+  out += resend_preparation(plan);
+  Deadline deadline(ex_);
+  deadline.arm(rt_.config()->pool.connect_timeout, [&conn] { conn.stream().cancel(); });
+  error_code ec;
+  co_await conn.stream().write_all(out, ec);
+  std::string in;
+  bool failed = false, ready = false;
+  for (int reads = 0; !ec && !ready && reads < 1000; ++reads) {
+    char chunk[4096];
+    size_t n = co_await conn.stream().read_some(asio::buffer(chunk), ec);
+    in.append(chunk, ec ? 0 : n);
+    size_t pos = 0;
+    while (pos + 5 <= in.size()) {
+      const auto* p = reinterpret_cast<const unsigned char*>(in.data() + pos + 1);
+      uint32_t len = (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
+      if (len < 4 || in.size() - pos - 1 < len) break;
+      failed = failed || in[pos] == 'E';
+      ready = ready || in[pos] == 'Z';
+      pos += size_t{len} + 1;
+    }
+    in.erase(0, pos);
+  }
+  deadline.disarm();
+  co_return !ec && !failed && ready && in.empty();
+}
+
 asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& why) {
-  const bool eligible = is_transaction_mode() && server_ && route_.target == Target::replica &&
-                        !relayed_since_attach_ && !route_.sent_overflow && route_.reroutes < kMaxReroutes &&
-                        !client_gone_ && !terminated_ && !route_.rerouting && resend_safe(route_.sent);
-  if (!eligible) {
+  bool eligible = is_transaction_mode() && server_ && route_.target == Target::replica && !relayed_since_attach_ &&
+                  !route_.sent_overflow && route_.reroutes < kMaxReroutes && !client_gone_ && !terminated_ &&
+                  !route_.rerouting;
+  std::optional<ResendPlan> plan;
+  if (eligible) {
+    plan = plan_resend(route_.sent, route_.replies_swallowed, [this](std::string_view name) -> StatementPtr {
+      for (const auto& s : route_.used) {
+        if (s->server_name == name) return s;
+      }
+      return nullptr;
+    });
+  }
+  if (!plan) {
     route_.ticket.reset();
     co_return false;
   }
@@ -374,6 +440,8 @@ asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& wh
     if (pool) pool->checkin(std::move(old), false);
   }
   route_.ticket.reset();
+  // What is re-sent is what the tracker still expects replies for; a second failure starts there.
+  std::string rest(plan->rest);
   auto cfg = rt_.config();
   bool ok = false;
   while (!ok && route_.reroutes < kMaxReroutes && !client_gone_) {
@@ -381,8 +449,9 @@ asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& wh
     Routed r = co_await checkout_routed(cfg);
     if (!r.conn) break;
     error_code ec;
-    co_await r.conn->stream().write_all(route_.sent, ec);
-    if (ec) {
+    bool ready = co_await prepare_resend(*r.conn, *plan);
+    if (ready) co_await r.conn->stream().write_all(rest, ec);
+    if (!ready || ec) {
       r.pool->checkin(std::move(r.conn), false);
       if (r.target == Target::replica) {
         rt_.report_failure(r.node);
@@ -395,6 +464,8 @@ asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& wh
     route_.node = std::move(r.node);
     route_.target = r.target;
     route_.ticket = rt_.router().take_ticket(route_.node);
+    route_.sent = rest;
+    route_.replies_swallowed = 0;
     relayed_since_attach_ = false;
     cancel_slot_->set(server_->cancel_target());
     start_pump();  // pending_syncs_/unsynced_ still describe the bytes just re-sent

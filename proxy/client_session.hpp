@@ -82,6 +82,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<Routed> checkout_routed(const std::shared_ptr<const config::Config>& cfg);
   asio::awaitable<bool> attach_routed(const std::shared_ptr<const config::Config>& cfg);
   asio::awaitable<bool> answer_directive(const Frame& f);
+  // SET pgscale.route while a server is attached: noted and answered in its place in the reply
+  // stream (true = the frame was consumed; bytes before it moved to sout_).
+  bool answer_directive_attached(const Frame& f, size_t& seg);
+  // A Bind/Describe of a named statement about to go to a replica: kept for a retry elsewhere.
+  void note_statement_use(const Frame& f);
+  // Makes a fresh server hold the statements a re-sent read names (one round trip).
+  asio::awaitable<bool> prepare_resend(ServerConn& conn, const ResendPlan& plan);
   // Transitional: use the prepared room's hooks once they exist (prepare_server, statement_text).
   template <class S> static asio::awaitable<bool> prepare_for_client(S& s, ServerConn& conn);
   template <class S> static std::string_view statement_text_of(const S& s, std::string_view name);
@@ -93,6 +100,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> flush_segment(size_t from, size_t to);
   asio::awaitable<bool> sync_app_name(ServerConn& server);
   asio::awaitable<bool> handle_skipped(const Frame& f);
+  // check_route said switch_server: f must wait until the attached server is released.
+  enum class SwitchWait { released, kept, timed_out };
+  asio::awaitable<SwitchWait> wait_server_released();
+  void refuse_switch(const Frame& f);  // timed out: f (and what follows until Sync) gets an error
   asio::awaitable<void> pump(std::shared_ptr<ServerConn> server);
   asio::awaitable<bool> relay_server_bytes(ServerConn& server, bool& release);
   void start_pump();
@@ -193,7 +204,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool relayed_since_attach_ = false;  // a byte of the attached server's answer reached the client
   bool draining_ = false;
   int pumps_running_ = 0;
-  asio::steady_timer pump_done_;
+  asio::steady_timer pump_done_;    // cancelled when a pump ends (and while switch_waiting_, per read)
+  bool switch_waiting_ = false;     // the client loop waits for the server's release (check_route)
+  bool switch_skip_ = false;        // a refused switch: drop frames until the next sync point
 };
 
 }  // namespace pgscale::proxy

@@ -100,6 +100,13 @@ TargetDecision decide_target(const TxnSummary& txn, const SessionRouting& sessio
   return {Target::replica, false, "read"};
 }
 
+bool must_leave_server(const TxnSummary& next, const AttachedTxn& at, const SessionRouting& session,
+                       const config::Config& cfg) {
+  if (at.target != Target::replica || at.read_only_block || at.in_block || at.unsynced || at.pinned) return false;
+  if (next.statements == 0 && !next.unknown) return false;  // nothing the classifier saw
+  return decide_target(next, session, cfg).target == Target::primary;
+}
+
 bool resolve_ryw(RywState& ryw, const Topology& topo, size_t shard) {
   if (!ryw.committed_at) return false;
   const NodeState* p = topo.primary(shard);

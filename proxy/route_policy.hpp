@@ -80,6 +80,22 @@ struct TargetDecision {
 TargetDecision decide_target(const TxnSummary& txn, const SessionRouting& session,
                              const config::Config& cfg);
 
+// A statement that arrives while a transaction runs on its server (a pipeline: sent before the
+// previous ReadyForQuery came back). Only a replica transaction outside a block can be left, and
+// only at a sync boundary (after Parse/Bind/Execute without Sync, the frame belongs to the same
+// implicit transaction) and when the client is not pinned to that server.
+struct AttachedTxn {
+  Target target = Target::primary;
+  bool read_only_block = false;  // routed as a READ ONLY block: the whole block stays
+  bool in_block = false;         // the server's last ReadyForQuery said 'T' or 'E'
+  bool unsynced = false;         // messages after the last sync point were sent
+  bool pinned = false;           // session state that cannot move (session_state.hpp)
+};
+// True = `next` must not run on the attached server (the session waits for its release, then
+// attaches the server decide_target picks).
+bool must_leave_server(const TxnSummary& next, const AttachedTxn& at, const SessionRouting& session,
+                       const config::Config& cfg);
+
 // Read-your-writes: ties a pending commit to the primary position of a snapshot observed after
 // it. Returns true when the state changed.
 bool resolve_ryw(RywState& ryw, const Topology& topo, size_t shard = 0);

@@ -3,10 +3,12 @@
 # lib.sh (optional) and proxy_lib.sh. Each test starts its own pgscale in front of shard 0's
 # primary AND both replicas, with a fast monitor, on a port of its own (P+21..P+29).
 
-# routing_config OUT PORT [key=value ...]: keys lag_bytes lag_time no_replica ryw selection interval.
+# routing_config OUT PORT [key=value ...]: keys lag_bytes lag_time no_replica ryw selection interval
+# checkout_timeout.
 routing_config() {
   local out="$1" port="$2"; shift 2
   local lag_bytes=16MB lag_time=5s no_replica=primary ryw=true selection=least_outstanding interval=200ms kv
+  local checkout_timeout=5s
   for kv in "$@"; do
     case "$kv" in
       lag_bytes=*) lag_bytes="${kv#*=}" ;;
@@ -15,10 +17,11 @@ routing_config() {
       ryw=*) ryw="${kv#*=}" ;;
       selection=*) selection="${kv#*=}" ;;
       interval=*) interval="${kv#*=}" ;;
+      checkout_timeout=*) checkout_timeout="${kv#*=}" ;;
       *) echo "routing_config: unknown override $kv" >&2; return 1 ;;
     esac
   done
-  make_config "$out" "$port" max_size=30 || return 1
+  make_config "$out" "$port" max_size=30 checkout_timeout="$checkout_timeout" || return 1
   # make_config ends with the shard list holding the primary only: add the replicas, routing and a
   # fast monitor (the generated monitor: section is replaced).
   python3 - "$out" <<EOF || return 1

@@ -3,6 +3,8 @@
 # `pg_ctl stop -m immediate` finishes with zero failed transactions: reads that were on the dying
 # replica are re-sent elsewhere before any byte reached the client, and the replica is banned.
 # Replica1 is started again at the end so the cluster stays whole.
+# ROUTING_KILL_MODE=prepared (routing_replica_kill_prepared_test.sh) runs pgbench -M prepared: the
+# reads then Bind shared prepared statements, which the retry prepares on the new server first.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
@@ -30,7 +32,9 @@ restart_replica1() {
 }
 if declare -F at_exit >/dev/null; then at_exit restart_replica1; else trap 'restart_replica1; _proxy_cleanup' EXIT; fi
 
-routing_start $((P + 23))
+MODE="${ROUTING_KILL_MODE:-simple}"
+if [[ "$MODE" == prepared ]]; then routing_start $((P + 27)); else routing_start $((P + 23)); fi
+echo "# pgbench -S -M $MODE"
 export PGPASSWORD="$PGSCALE_APP_PASSWORD"
 PGB=(pgbench -h 127.0.0.1 -p "$TARGET_PORT" -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB")
 "${PGB[@]}" -i -s 2 -q >"$PROXY_TMP/init.log" 2>&1
@@ -39,7 +43,7 @@ wait_replay_caught_up || tfail "replicas did not replay pgbench -i"
 dist="$(wait_reads_on "$R1|$R2" 2)"
 expect_eq "before: reads on both replicas ($dist)" 0 $?
 
-"${PGB[@]}" -S -c 20 -j 4 -T 20 -n >"$PROXY_TMP/pgbench.log" 2>&1 &
+"${PGB[@]}" -S -M "$MODE" -c 20 -j 4 -T 20 -n >"$PROXY_TMP/pgbench.log" 2>&1 &
 bench=$!
 sleep 5
 as_postgres "$PGSCALE_PG_BIN/pg_ctl" -D "$R1_DATA" -m immediate -w -t 30 stop >/dev/null 2>&1

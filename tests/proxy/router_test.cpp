@@ -497,3 +497,52 @@ TEST_CASE("router: outstanding tickets count transactions per node") {
   CHECK(r.outstanding("r1") == 0);
   CHECK(r.outstanding("nobody") == 0);
 }
+
+TEST_CASE("router: SET pgscale.route, every spelling, is a directive pgscale answers (also in a block)") {
+  Harness h;
+  const std::pair<const char*, const char*> spellings[] = {
+      {"SET pgscale.route = primary", "primary"},      {"SET pgscale.route = 'primary'", "primary"},
+      {"SET pgscale.route TO primary", "primary"},     {"SET SESSION pgscale.route = primary", "primary"},
+      {"set pgscale.route to 'primary';", "primary"},  {"SET pgscale.route = replica", "replica"},
+      {"SET pgscale.route TO 'replica'", "replica"},   {"SET SESSION pgscale.route TO replica", "replica"},
+      {"SET pgscale.route = auto", "auto"},            {"SET pgscale.route = 'auto'", "auto"},
+      {"SET pgscale.route TO DEFAULT", "auto"},        {"RESET pgscale.route", "auto"},
+  };
+  for (const auto& [sql, want] : spellings) {
+    INFO(sql);
+    auto c = h.cls->classify(sql);
+    REQUIRE(c->route_directive.has_value());
+    CHECK(c->directive_only);
+    SessionRouting s;
+    s.directive = classifier::RouteDirective::replica;
+    s.note(*c);
+    std::string got = !s.directive                                       ? "auto"
+                      : *s.directive == classifier::RouteDirective::primary ? "primary"
+                                                                             : "replica";
+    CHECK(got == want);
+  }
+  // Not a directive on its own: the whole string goes to PostgreSQL.
+  CHECK_FALSE(h.cls->classify("SET pgscale.route = 'replica'; SELECT 1")->directive_only);
+}
+
+TEST_CASE("router: a statement pipelined behind a replica read leaves the replica only when it must") {
+  Harness h;
+  AttachedTxn on_replica{Target::replica, false, false, false, false};
+  auto next = [&](const char* sql) { return h.summary({sql}); };
+  CHECK(must_leave_server(next("INSERT INTO t VALUES (1)"), on_replica, h.session, h.cfg));
+  CHECK(must_leave_server(next("SELECT nextval('s')"), on_replica, h.session, h.cfg));
+  CHECK(must_leave_server(next("BEGIN"), on_replica, h.session, h.cfg));
+  CHECK_FALSE(must_leave_server(next("SELECT 1"), on_replica, h.session, h.cfg));
+  CHECK_FALSE(must_leave_server(next("BEGIN READ ONLY"), on_replica, h.session, h.cfg));
+  CHECK_FALSE(must_leave_server(TxnSummary{}, on_replica, h.session, h.cfg));  // nothing classified
+  // Never: on the primary, inside a block, in the middle of an implicit transaction, pinned.
+  auto write = next("UPDATE t SET a = 1");
+  CHECK_FALSE(must_leave_server(write, {Target::primary, false, false, false, false}, h.session, h.cfg));
+  CHECK_FALSE(must_leave_server(write, {Target::replica, true, false, false, false}, h.session, h.cfg));
+  CHECK_FALSE(must_leave_server(write, {Target::replica, false, true, false, false}, h.session, h.cfg));
+  CHECK_FALSE(must_leave_server(write, {Target::replica, false, false, true, false}, h.session, h.cfg));
+  CHECK_FALSE(must_leave_server(write, {Target::replica, false, false, false, true}, h.session, h.cfg));
+  // SET pgscale.route = primary pipelined before a read: that read leaves the replica.
+  h.summary({"SET pgscale.route = primary"});
+  CHECK(must_leave_server(next("SELECT 1"), on_replica, h.session, h.cfg));
+}

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# A write pipelined after a read that went to a replica (libpq pipeline mode, the write sent
+# before the read's ReadyForQuery came back) runs on the primary: pgscale forwards the read, waits
+# for the replica's ReadyForQuery 'I', then attaches the primary for the write (check_route).
+# With pool.checkout_timeout shorter than the read, the write gets an error in its place and the
+# pipeline goes on. SET pgscale.route inside a transaction block (any spelling) is answered by
+# pgscale and takes effect for the next transaction.
+set -uo pipefail
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck disable=SC1091
+[[ -r "$HERE/lib.sh" ]] && source "$HERE/lib.sh"
+# shellcheck disable=SC1091
+source "$HERE/proxy_lib.sh"
+# shellcheck disable=SC1091
+source "$HERE/routing_lib.sh"
+if [[ "$PGSCALE_TEST_TARGET" == direct ]]; then echo "skipped: routing needs pgscale"; exit 77; fi
+if ! /usr/bin/python3 -c 'from psycopg import pq; pq.PGconn.enter_pipeline_mode' 2>/dev/null; then
+  echo "skipped: psycopg 3 (libpq pipeline mode) is not installed for /usr/bin/python3"; exit 77
+fi
+
+P="$PGSCALE_S0_PRIMARY_PORT" R1="$PGSCALE_S0_REPLICA1_PORT" R2="$PGSCALE_S0_REPLICA2_PORT"
+routing_start $((P + 25))
+FAST_PORT=$((P + 26))
+tpsql -c "DROP TABLE IF EXISTS rt_pipe; CREATE TABLE rt_pipe (id serial PRIMARY KEY, port int)" >/dev/null 2>&1
+wait_replay_caught_up || tfail "replicas did not replay the setup"
+dist="$(wait_reads_on "$R1|$R2" 2)"
+expect_eq "reads on the replicas before the pipeline tests ($dist)" 0 $?
+
+conninfo() { echo "host=127.0.0.1 port=$1 user=$PGSCALE_APP_USER password=$PGSCALE_APP_PASSWORD dbname=$PGSCALE_APP_DB"; }
+pipeline() {  # PORT GAP SQL...
+  local port="$1"; shift
+  timeout 60 /usr/bin/python3 "$HERE/routing_pipeline.py" "$(conninfo "$port")" "$@" 2>&1
+}
+# pg_sleep is volatile: the hint keeps the slow read on a replica.
+READ="/* pgscale: replica */ SELECT pg_sleep(1.5), inet_server_port()"
+WRITE="INSERT INTO rt_pipe (port) VALUES (inet_server_port()) RETURNING inet_server_port()"
+
+# read (slow, on a replica) | write sent 0.3 s later, while the read runs.
+out="$(pipeline "$TARGET_PORT" 0.3 "$READ" "$WRITE")"
+echo "$out" | sed 's/^/# pipeline: /'
+expect_match "pipelined read ran on a replica" "^ok ($R1|$R2)$" "$(sed -n 1p <<<"$out")"
+expect_eq "pipelined write after it ran on the primary, no error" "ok $P" "$(sed -n 2p <<<"$out")"
+expect_eq "the row was written once, by the primary" "1|$P" "$(super_psql -d "$PGSCALE_APP_DB" -At -c "SELECT count(*), max(port) FROM rt_pipe")"
+
+# read | read | write | read: the second read stays with the first (same replica, no switch), the
+# write moves to the primary, the last read is a new transaction (read-your-writes: primary).
+out="$(pipeline "$TARGET_PORT" 0.2 "$READ" "SELECT inet_server_port()" "$WRITE" "SELECT inet_server_port()")"
+echo "$out" | sed 's/^/# pipeline: /'
+first="$(sed -n 1p <<<"$out" | cut -d' ' -f2)"
+expect_match "read 1 on a replica" "^($R1|$R2)$" "$first"
+expect_eq "read 2, pipelined behind read 1, on the same replica" "ok $first" "$(sed -n 2p <<<"$out")"
+expect_eq "write 3 on the primary" "ok $P" "$(sed -n 3p <<<"$out")"
+expect_eq "read 4 after the write, no error" ok "$(sed -n 4p <<<"$out" | cut -d' ' -f1)"
+expect_eq "two rows written" 2 "$(super_psql -d "$PGSCALE_APP_DB" -At -c "SELECT count(*) FROM rt_pipe")"
+
+# The wait for the replica is bounded by pool.checkout_timeout: the write gets an error in its
+# place (after the read's rows), the read after it runs normally.
+routing_start "$FAST_PORT" checkout_timeout=500ms
+dist="$(wait_reads_on "$R1|$R2" 2)"
+out="$(pipeline "$FAST_PORT" 0.2 "$READ" "$WRITE" "SELECT 'after'")"
+echo "$out" | sed 's/^/# pipeline (checkout_timeout 500ms): /'
+expect_match "slow read still answered" "^ok ($R1|$R2)$" "$(sed -n 1p <<<"$out")"
+expect_match "write refused after the bounded wait" "^error 53300 .*checkout_timeout" "$(sed -n 2p <<<"$out")"
+expect_eq "next pipelined statement answered" "ok after" "$(sed -n 3p <<<"$out")"
+expect_eq "the refused write wrote nothing" 2 "$(super_psql -d "$PGSCALE_APP_DB" -At -c "SELECT count(*) FROM rt_pipe")"
+TARGET_PORT=$((P + 25))
+
+# SET pgscale.route inside a transaction block, every spelling that works outside one: answered
+# by pgscale (no error), the block stays where it is, the next transaction follows it.
+for spelling in "SET pgscale.route = primary;" "SET pgscale.route = 'primary';" "SET pgscale.route TO primary;" \
+                "SET SESSION pgscale.route = primary;" "set pgscale.route to 'primary' ;"; do
+  out="$(printf 'BEGIN READ ONLY;\n%s\nSELECT inet_server_port();\nCOMMIT;\nSELECT inet_server_port();\nSELECT inet_server_port();\n' \
+    "$spelling" | tpsql -At -v ON_ERROR_STOP=1 -f - 2>&1)"
+  expect_match "[$spelling] in a READ ONLY block: no error, block stays on its replica" "^($R1|$R2)$" "$(sed -n 1p <<<"$out")"
+  expect_eq "[$spelling] next transactions on the primary" "$P $P" "$(sed -n 2,3p <<<"$out" | tr '\n' ' ' | sed 's/ $//')"
+  expect_eq "[$spelling] nothing else printed" 3 "$(wc -l <<<"$out")"
+done
+for spelling in "SET pgscale.route = auto;" "SET pgscale.route = 'auto';" "SET pgscale.route TO replica;" \
+                "SET SESSION pgscale.route = replica;" "RESET pgscale.route;"; do
+  out="$(printf 'SET pgscale.route = primary;\nBEGIN;\n%s\nSELECT inet_server_port();\nCOMMIT;\nSELECT inet_server_port();\n' \
+    "$spelling" | tpsql -At -v ON_ERROR_STOP=1 -f - 2>&1)"
+  expect_eq "[$spelling] in a read-write block: no error, block stays on the primary" "$P" "$(sed -n 1p <<<"$out")"
+  expect_match "[$spelling] next read on a replica" "^($R1|$R2)$" "$(sed -n 2p <<<"$out")"
+  expect_eq "[$spelling] nothing else printed" 2 "$(wc -l <<<"$out")"
+done
+# A failed block: the server answers (25P02) as for any statement, the directive is not taken.
+out="$(printf 'BEGIN;\nSELECT 1/0;\nSET pgscale.route = primary;\nROLLBACK;\nSELECT inet_server_port();\n' | tpsql -At -f - 2>&1)"
+expect_match "directive in a failed block: PostgreSQL's error" "current transaction is aborted|syntax error" "$out"
+expect_match "... and reads still go to a replica" "($R1|$R2)$" "$(tail -n 1 <<<"$out")"
+
+tpsql -c "DROP TABLE IF EXISTS rt_pipe" >/dev/null 2>&1
+proxy_test_done
