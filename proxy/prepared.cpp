@@ -90,6 +90,8 @@ StatementPtr StatementRegistry::intern(std::string_view query, const std::vector
   s->query.assign(query);
   s->param_types = types;
   protocol::encode(s->parse_frame, protocol::Parse{s->server_name, s->query, s->param_types});
+  s->deallocates = may_deallocate(s->query);
+  if (s->deallocates) s->command = parse_local_command(s->query);
   map_[std::move(key)] = s;
   if (++inserts_since_sweep_ >= kSweepEvery) sweep_locked();
   return s;
@@ -233,6 +235,50 @@ bool may_deallocate(std::string_view sql) {
     return false;
   };
   return has("dealloc") || has("discard");
+}
+
+bool parse_execute(std::string_view sql, ExecuteRef& out) {
+  constexpr std::string_view kExecute = "execute";
+  size_t i = 0;
+  while (i < sql.size() && is_space(sql[i])) ++i;
+  if (sql.size() - i <= kExecute.size() || !ieq(sql.substr(i, kExecute.size()), kExecute)) return false;
+  i += kExecute.size();
+  if (!is_space(sql[i]) && sql[i] != '"') return false;  // EXECUTEx is another word
+  while (i < sql.size() && is_space(sql[i])) ++i;
+  out.begin = i;
+  out.name.clear();
+  if (i < sql.size() && sql[i] == '"') {
+    for (++i;; ++i) {
+      if (i >= sql.size()) return false;
+      if (sql[i] != '"') {
+        out.name += sql[i];
+      } else if (i + 1 < sql.size() && sql[i + 1] == '"') {
+        out.name += '"';
+        ++i;
+      } else {
+        ++i;
+        break;
+      }
+    }
+  } else {
+    while (i < sql.size() && (std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' || sql[i] == '$' ||
+                              static_cast<unsigned char>(sql[i]) >= 0x80)) {
+      out.name += static_cast<char>(std::tolower(static_cast<unsigned char>(sql[i])));
+      ++i;
+    }
+    if (!out.name.empty() && std::isdigit(static_cast<unsigned char>(out.name[0]))) return false;
+  }
+  out.end = i;
+  // What may follow the name: arguments, the end of the statement, white space.
+  return !out.name.empty() && (i == sql.size() || is_space(sql[i]) || sql[i] == '(' || sql[i] == ';');
+}
+
+std::string rewrite_execute(std::string_view sql, const ExecuteRef& ex, std::string_view server_name) {
+  std::string out(sql.substr(0, ex.begin));
+  if (out.empty() || !is_space(out.back())) out += ' ';
+  out += server_name;
+  out += sql.substr(ex.end);
+  return out;
 }
 
 }  // namespace pgscale::proxy

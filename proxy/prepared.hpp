@@ -24,12 +24,23 @@
 
 namespace pgscale::proxy {
 
+// Commands pgscale answers from the client's own statements (simple Query, or an extended-protocol
+// statement whose text is one of them) (exactly one statement,
+// optional trailing semicolon, comments not recognised: those go to the server).
+struct LocalCommand {
+  enum Kind { none, deallocate, deallocate_all, discard_all } kind = none;
+  std::string name;  // deallocate: the statement name as PostgreSQL folds it
+};
+LocalCommand parse_local_command(std::string_view sql);
+
 struct SharedStatement {
   uint64_t id = 0;
   std::string server_name;  // "pgscale_s<id>"
   std::string query;
   std::vector<uint32_t> param_types;
   std::string parse_frame;  // the whole Parse message under server_name, ready to send
+  bool deallocates = false;  // may_deallocate(query): executing it may drop server statements
+  LocalCommand command;      // parse_local_command(query), once: a Bind of it may be answered here
   // Some server accepted it (ParseComplete): a client's Parse of it may then be answered without
   // a server, so a blocking PQprepare never waits for a pool slot held by its own thread's clients.
   mutable std::atomic<bool> validated{false};
@@ -63,6 +74,18 @@ class ClientStatements {
   void erase(std::string_view name) { map_.erase(std::string(name)); }
   void clear() { map_.clear(); }
   size_t size() const { return map_.size(); }
+
+  // `DEALLOCATE name` of one of these names run through the extended protocol is answered here,
+  // as the simple-query one is (the server does not know the client's names): its unnamed
+  // statement and the portal bound from it are pgscale's, not the server's, until replaced.
+  struct LocalDeallocate {
+    bool statement = false;  // the unnamed statement is a local DEALLOCATE of statement_name
+    std::string statement_name;
+    bool portal = false;     // portal `portal_name` is a local DEALLOCATE of portal_target
+    std::string portal_name;
+    std::string portal_target;
+  };
+  LocalDeallocate local;
 
  private:
   std::unordered_map<std::string, StatementPtr> map_;
@@ -111,15 +134,20 @@ bool read_bind_names(std::string_view body_prefix, BindNames& out);
 void append_bind_header(std::string& out, uint32_t original_length, const BindNames& names,
                         std::string_view statement);
 
-// Simple-Query commands pgscale answers from the client's own statements (exactly one statement,
-// optional trailing semicolon, comments not recognised: those go to the server).
-struct LocalCommand {
-  enum Kind { none, deallocate, deallocate_all, discard_all } kind = none;
-  std::string name;  // deallocate: the statement name as PostgreSQL folds it
-};
-LocalCommand parse_local_command(std::string_view sql);
 // True when `sql` might deallocate statements on the server (DEALLOCATE, DISCARD): cheap and
 // conservative, for Query texts pgscale forwards.
 bool may_deallocate(std::string_view sql);
+
+// SQL `EXECUTE name [(arguments)]` at the start of `sql` (comments not recognised): the name as
+// PostgreSQL folds it and its bytes [begin, end) in `sql`, so a protocol-level statement's name
+// can be replaced by its server-side one. Cheap when `sql` does not start with EXECUTE.
+struct ExecuteRef {
+  std::string name;
+  size_t begin = 0;
+  size_t end = 0;
+};
+bool parse_execute(std::string_view sql, ExecuteRef& out);
+// `sql` with the name at `ex` replaced by `server_name` (a space kept before it: EXECUTE"x").
+std::string rewrite_execute(std::string_view sql, const ExecuteRef& ex, std::string_view server_name);
 
 }  // namespace pgscale::proxy

@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "protocol/data.hpp"
 #include "protocol/extended_query.hpp"
 #include "protocol/simple_query.hpp"
 #include "protocol/startup.hpp"
@@ -34,6 +35,44 @@ std::string command_complete(std::string_view tag) {
 uint32_t frame_length(std::string_view frame) {
   auto b = [&](int i) { return uint32_t{static_cast<uint8_t>(frame[i])}; };
   return (b(1) << 24) | (b(2) << 16) | (b(3) << 8) | b(4);
+}
+
+std::string_view cstring_at(std::string_view body, size_t from) {
+  if (from > body.size()) return {};
+  std::string_view rest = body.substr(from);
+  return rest.substr(0, rest.find('\0'));
+}
+
+// `DEALLOCATE name` of one of the client's protocol-level names, answered here as a direct
+// connection would answer it — except in a failed transaction, where the server's 25P02 is.
+bool local_deallocate(const ClientStatements& st, const LocalCommand& cmd, char tx_status) {
+  return cmd.kind == LocalCommand::deallocate && tx_status != 'E' && st.find(cmd.name);
+}
+
+// Frames of a DEALLOCATE answered here (unnamed statement or the portal bound from it).
+bool answered_here(const ClientStatements::LocalDeallocate& local, char tag, std::string_view body) {
+  switch (tag) {
+    case 'P': return local.statement && !body.empty() && body[0] == '\0';
+    case 'B': {
+      BindNames n;
+      return local.portal && read_bind_names(body, n) && n.portal == local.portal_name;
+    }
+    case 'D':
+      if (body.size() >= 2 && body[0] == 'S') return local.statement && body[1] == '\0';
+      return local.portal && !body.empty() && body[0] == 'P' && cstring_at(body, 1) == local.portal_name;
+    case 'E': return local.portal && cstring_at(body, 0) == local.portal_name;
+    default: return false;
+  }
+}
+
+// SQL the server is about to run that may drop prepared statements (DEALLOCATE, DISCARD ALL):
+// the client's names go as they would on a direct connection (DISCARD ALL fails inside a block),
+// and the server's LRU forgets everything — it must only say what the server surely has, and a
+// statement it forgot but the server kept is Closed before it is parsed again.
+void forwarded_deallocation(const StatementEffects& e, ClientStatements& names, ServerConn* server, char tx_status) {
+  if (!e.deallocate_all && !e.discard_all && e.deallocate_names.empty()) return;
+  if (e.deallocate_all || (e.discard_all && tx_status == 'I')) names.clear();
+  if (server) server->statements().clear();
 }
 }  // namespace
 
@@ -67,28 +106,48 @@ ClientSession::FramePlan ClientSession::plan_frame(const Frame& f) const {
   if (!is_transaction_mode()) return FramePlan::forward;
   std::string_view data = cbuf_.readable();
   std::string_view body = data.substr(f.offset + 5, f.size - 5);
+  char status = server_ ? tracker_.tx_status() : 'I';
+  const auto& local = statements_.local;
   switch (f.tag) {
     case 'P':  // named Parse; answered here when no server is attached and some server took it
-      if (body.empty() || body[0] == '\0') {  // unnamed: a DEALLOCATE/DISCARD in it touches the LRU
-        return may_deallocate(body.substr(1, body.find('\0', 1) - 1)) ? FramePlan::special : FramePlan::forward;
+      if (body.empty() || body[0] == '\0') {  // unnamed: DEALLOCATE, DISCARD, EXECUTE of a client's name
+        std::string_view text = cstring_at(body, 1);
+        bool dealloc = may_deallocate(text);
+        if (dealloc && local_deallocate(statements_, parse_local_command(text), status)) return FramePlan::local;
+        ExecuteRef ex;
+        bool execute = parse_execute(text, ex) && statements_.find(ex.name);
+        return dealloc || execute || local.statement ? FramePlan::special : FramePlan::forward;
       }
       return !server_ && parse_is_known(f) ? FramePlan::local : FramePlan::special;
     case 'S':  // Sync / Flush with no server attached: the client is idle, nothing is owed by a server
     case 'H':
       return server_ ? FramePlan::forward : FramePlan::local;
-    case 'B': {  // Bind of a named statement
+    case 'B': {  // Bind of a named statement, or of the unnamed one answered here
       BindNames n;
-      return read_bind_names(body, n) && !n.statement.empty() ? FramePlan::special : FramePlan::forward;
+      if (!read_bind_names(body, n)) return FramePlan::forward;
+      if (n.statement.empty()) {
+        if (local.statement) return FramePlan::local;
+        return local.portal && n.portal == local.portal_name ? FramePlan::special : FramePlan::forward;
+      }
+      const StatementPtr* s = statements_.find(n.statement);
+      return s && local_deallocate(statements_, (*s)->command, status) ? FramePlan::local : FramePlan::special;
     }
+    case 'E':
+      return answered_here(local, 'E', body) ? FramePlan::local : FramePlan::forward;
     case 'D':
     case 'C':  // Describe / Close of a named statement (Close is answered here)
+      if (f.tag == 'D' && answered_here(local, 'D', body)) return FramePlan::local;
       if (body.size() < 2 || body[0] != 'S' || body[1] == '\0') return FramePlan::forward;
       return f.tag == 'C' ? FramePlan::local : FramePlan::special;
     case 'Q': {
       if (f.size < 6 + 8 || frame_length(data.substr(f.offset, 5)) + 1 != f.size) return FramePlan::forward;
-      auto cmd = parse_local_command(body.substr(0, body.find('\0')));
-      if (cmd.kind == LocalCommand::none) return may_deallocate(body) ? FramePlan::special : FramePlan::forward;
-      char status = server_ ? tracker_.tx_status() : 'I';
+      std::string_view sql = body.substr(0, body.find('\0'));
+      auto cmd = parse_local_command(sql);
+      if (cmd.kind == LocalCommand::none) {
+        ExecuteRef ex;
+        bool execute = parse_execute(sql, ex) && statements_.find(ex.name) && status != 'E';
+        return may_deallocate(sql) || execute ? FramePlan::special : FramePlan::forward;
+      }
       if (cmd.kind == LocalCommand::deallocate) {
         return statements_.find(cmd.name) && status != 'E' ? FramePlan::local : FramePlan::forward;
       }
@@ -188,12 +247,33 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
   protocol::Parse parse;
   if (protocol::decode(body, parse) != protocol::Errc::ok) return false;  // the server says 08P01
   if (parse.name.empty()) {
-    // DEALLOCATE ALL / DISCARD ALL run through the extended protocol (psycopg does after a
-    // rollback): the server drops pgscale's statements too, so its LRU forgets them all.
-    auto cmd = parse_local_command(parse.query);
-    if (cmd.kind == LocalCommand::deallocate_all || cmd.kind == LocalCommand::discard_all) statements_.clear();
-    if (cmd.kind == LocalCommand::deallocate) statements_.erase(cmd.name);
-    if (server_) server_->statements().clear();
+    // The unnamed statement: a DEALLOCATE of the client's own name is answered here (until the
+    // next unnamed Parse), an EXECUTE of it names the server-side statement, and whatever else
+    // may deallocate (psycopg's DEALLOCATE ALL after a rollback) makes the LRU forget.
+    auto& local = statements_.local;
+    local.statement = false;
+    char status = server_ ? tracker_.tx_status() : 'I';
+    LocalCommand cmd = may_deallocate(parse.query) ? parse_local_command(parse.query) : LocalCommand{};
+    if (local_deallocate(statements_, cmd, status)) {
+      local.statement = true;
+      local.statement_name = cmd.name;
+      std::string reply;
+      protocol::encode(reply, protocol::ParseComplete{});
+      push_local(std::move(reply));
+      return true;
+    }
+    if (!server_) return false;
+    ExecuteRef ex;
+    const StatementPtr* target = parse_execute(parse.query, ex) ? statements_.find(ex.name) : nullptr;
+    if (target && status != 'E') {
+      StatementPtr stmt = *target;
+      ensure_prepared(stmt, false, {});
+      std::string sql = rewrite_execute(parse.query, ex, stmt->server_name);
+      protocol::encode(sout_, protocol::Parse{"", sql, parse.param_types});
+      tracker_.push(Expect::parse);
+      return true;
+    }
+    forwarded_deallocation(analyze_effects(parse.query), statements_, server_.get(), status);
     return false;
   }
   if (statements_.find(parse.name)) {
@@ -215,14 +295,29 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
 bool ClientSession::handle_bind(const Frame& f, std::string_view body) {
   BindNames names;
   if (!read_bind_names(body, names)) return false;
+  auto& local = statements_.local;
+  if (local.portal && names.portal == local.portal_name) local.portal = false;  // replaced by this Bind
   std::string_view frame = cbuf_.readable().substr(f.offset, f.size);
-  const StatementPtr* stmt = statements_.find(names.statement);
+  const StatementPtr* found = names.statement.empty() ? nullptr : statements_.find(names.statement);
+  StatementPtr stmt = found ? *found : nullptr;  // the names may be cleared below
+  char status = server_ ? tracker_.tx_status() : 'I';
+  if (names.statement.empty() || (stmt && local_deallocate(statements_, stmt->command, status))) {
+    if (names.statement.empty() && !local.statement) return false;  // the server's unnamed statement
+    // A DEALLOCATE answered here: so is its Bind; Describe/Execute of the portal follow.
+    local.portal = true;
+    local.portal_name.assign(names.portal);
+    local.portal_target = names.statement.empty() ? local.statement_name : stmt->command.name;
+    std::string reply;
+    protocol::encode(reply, protocol::BindComplete{});
+    push_local(std::move(reply));
+    return true;
+  }
   TrackedRequest r;
   r.expect = Expect::bind;
   std::string_view target = kMissingStatement;
   if (stmt) {
-    ensure_prepared(*stmt, false, {});
-    target = (*stmt)->server_name;
+    ensure_prepared(stmt, false, {});
+    target = stmt->server_name;
   } else {
     r.on_reply = OnReply::replace_error;
     append_error(r.text, Severity::error, kUnknownStatement, quoted(names.statement) + " does not exist");
@@ -230,12 +325,21 @@ bool ClientSession::handle_bind(const Frame& f, std::string_view body) {
   append_bind_header(sout_, frame_length(frame), names, target);
   sout_.append(body.substr(names.names_end));  // values; a streamed tail follows as is
   tracker_.push(std::move(r), undo_);
+  // A named DEALLOCATE ALL / DISCARD ALL runs when executed, right after this Bind.
+  if (stmt && stmt->deallocates) forwarded_deallocation(analyze_effects(stmt->query), statements_, server_.get(), status);
   return true;
 }
 
 // Describe('S', name) is rewritten; Close('S', name) is answered here (the server's copy is
 // shared), CloseComplete in its place in the reply stream.
 bool ClientSession::handle_describe_close(const Frame& f, std::string_view body) {
+  if (f.tag == 'D' && answered_here(statements_.local, 'D', body)) {  // a DEALLOCATE: no parameters, no rows
+    std::string reply;
+    if (body[0] == 'S') protocol::encode(reply, protocol::ParameterDescription{});
+    protocol::encode(reply, protocol::NoData{});
+    push_local(std::move(reply));
+    return true;
+  }
   std::string_view name = body.substr(1, body.find('\0', 1) - 1);
   const StatementPtr* found = statements_.find(name);
   StatementPtr stmt = found ? *found : nullptr;
@@ -290,13 +394,34 @@ bool ClientSession::handle_query(const Frame& f, std::string_view body) {
     push_local(std::move(reply), TrackedRequest::none, {}, {}, true);
     return true;
   }
-  // Forwarded. DISCARD ALL inside a transaction block fails on the server (25001) and changes
-  // nothing; otherwise whatever may deallocate also drops the client's names when it is ALL.
-  bool in_block = tracker_.tx_status() != 'I';
-  if (!in_block && (cmd.kind == LocalCommand::discard_all || cmd.kind == LocalCommand::deallocate_all)) {
-    statements_.clear();
+  if (!server_) return false;
+  char status = tracker_.tx_status();
+  ExecuteRef ex;
+  const StatementPtr* target = parse_execute(sql, ex) ? statements_.find(ex.name) : nullptr;
+  if (target && status != 'E') {
+    // SQL EXECUTE sees protocol-level statements on a direct connection: the server-side one
+    // runs instead. When it must be parsed first, a Sync of pgscale's (reply swallowed) ends the
+    // inserted Parse, so a Parse error cannot make the server skip the Query (the client would
+    // wait forever); not inside the client's own unsynced pipeline, whose Sync it would steal.
+    StatementPtr stmt = *target;
+    size_t before = sout_.size();
+    ensure_prepared(stmt, false, {});
+    if (sout_.size() != before && !unsynced_) {
+      protocol::encode(sout_, protocol::Sync{});
+      TrackedRequest r;
+      r.expect = Expect::ready;
+      r.on_reply = OnReply::swallow;
+      tracker_.push(std::move(r), undo_);
+      ++pending_syncs_;  // its ReadyForQuery is counted by the pump like the client's
+    }
+    std::string rewritten = rewrite_execute(sql, ex, stmt->server_name);
+    protocol::encode(sout_, protocol::Query{rewritten});
+    tracker_.push(Expect::ready);
+    return true;
   }
-  if (server_) server_->statements().clear();
+  // Forwarded: DISCARD ALL inside a transaction block fails on the server (25001) and changes
+  // nothing; otherwise what may deallocate drops the client's names (ALL) and the LRU's.
+  forwarded_deallocation(analyze_effects(sql), statements_, server_.get(), status);
   (void)kActiveTransaction;
   return false;
 }
@@ -313,12 +438,31 @@ ClientSession::FramePlan ClientSession::handle_special(const Frame& f, size_t& s
   }
   std::string_view body = data.substr(f.offset + 5, f.size - 5);
   bool replaced = false;
+  size_t sent_before = sout_.size();
   switch (f.tag) {
     case 'P': replaced = handle_parse(f, body); break;
     case 'B': replaced = handle_bind(f, body); break;
     case 'D':
     case 'C': replaced = handle_describe_close(f, body); break;
     case 'Q': replaced = handle_query(f, body); break;
+    case 'E': {  // Execute of a DEALLOCATE answered here (plan_frame): the client's name goes
+      auto& local = statements_.local;
+      const StatementPtr* found = statements_.find(local.portal_target);
+      StatementPtr stmt = found ? *found : nullptr;
+      if (stmt) statements_.erase(local.portal_target);
+      if (stmt) {
+        push_local(command_complete("DEALLOCATE"), TrackedRequest::restore_client_name, stmt, local.portal_target);
+      } else if (server_) {  // gone since its Bind: the server must skip to Sync as on an error of its own
+        push_local_error(kUnknownStatement, quoted(local.portal_target) + " does not exist");
+      } else {
+        std::string reply;
+        append_error(reply, Severity::error, kUnknownStatement, quoted(local.portal_target) + " does not exist");
+        push_local(std::move(reply));
+      }
+      local.portal = false;  // run to completion
+      replaced = true;
+      break;
+    }
     case 'S':  // no server: ReadyForQuery with the idle status, right after what is owed before it
       push_local({}, TrackedRequest::none, {}, {}, true);
       replaced = true;
@@ -331,7 +475,8 @@ ClientSession::FramePlan ClientSession::handle_special(const Frame& f, size_t& s
     return FramePlan::forward;
   }
   seg = f.offset + f.size;
-  bool local = f.tag == 'C' || f.tag == 'Q' || f.tag == 'S' || f.tag == 'H' || (f.tag == 'P' && !server_);
+  bool local = f.tag == 'C' || f.tag == 'S' || f.tag == 'H' || f.tag == 'E' || (f.tag == 'P' && !server_) ||
+               (f.tag == 'Q' && sout_.size() == sent_before) || answered_here(statements_.local, f.tag, body);
   return local ? FramePlan::local : FramePlan::special;
 }
 
@@ -361,11 +506,13 @@ asio::awaitable<bool> ClientSession::prepare_server(ServerConn& conn) {
 
 // Every statement text the client sends may change settings or pins (cached parse).
 // A named statement acts when it is executed: its Bind is noted with its text too (a SET
-// prepared in one round trip and executed in the next must still be read back).
+// prepared in one round trip and executed in the next must still be read back), and so is an SQL
+// EXECUTE of a protocol-level statement. A simple Query drops the unnamed statement and portal.
 void ClientSession::note_effects(const Frame& f) {
   std::string_view text;
   if (f.tag == 'Q' || f.tag == 'P') {
     text = frame_text(f);
+    if (f.tag == 'Q') statements_.local.statement = statements_.local.portal = false;
   } else if (f.tag == 'B') {
     BindNames names;
     std::string_view data = cbuf_.readable();
@@ -373,7 +520,13 @@ void ClientSession::note_effects(const Frame& f) {
       text = statement_text(names.statement);
     }
   }
-  if (!text.empty()) state_.note(analyze_effects(text));
+  if (text.empty()) return;
+  state_.note(analyze_effects(text));
+  ExecuteRef ex;
+  if (f.tag != 'B' && parse_execute(text, ex)) {
+    std::string_view executed = statement_text(ex.name);
+    if (!executed.empty()) state_.note(analyze_effects(executed));
+  }
 }
 
 namespace {

@@ -193,6 +193,153 @@ TEST_CASE("DEALLOCATE, DEALLOCATE ALL and DISCARD ALL act on protocol-level stat
   CHECK(sqlstate(r.get()) == "26000");
 }
 
+namespace {
+// PQexecParams with no parameters: the extended protocol (unnamed Parse, Bind, Describe, Execute, Sync).
+Result exec_extended(PGconn* c, const char* sql) {
+  return Result(PQexecParams(c, sql, 0, nullptr, nullptr, nullptr, nullptr, 0));
+}
+}  // namespace
+
+TEST_CASE("DEALLOCATE through the extended protocol drops a protocol-level statement", "[prepared]") {
+  Conn c = must_connect();
+  Result r(PQprepare(c.get(), "libpq_xd1", "SELECT 1", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  r = exec_extended(c.get(), "DEALLOCATE libpq_xd1");
+  INFO(PQresultErrorMessage(r.get()));
+  CHECK(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  CHECK(std::string(PQcmdStatus(r.get())) == "DEALLOCATE");
+  r.reset(PQexecPrepared(c.get(), "libpq_xd1", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(sqlstate(r.get()) == "26000");
+  r = exec_extended(c.get(), "DEALLOCATE libpq_xd1");  // twice: the name is gone
+  CHECK(sqlstate(r.get()) == "26000");
+  CHECK(error_primary(r.get()) == "prepared statement \"libpq_xd1\" does not exist");
+  CHECK(scalar(c.get(), "SELECT 'usable'") == "usable");
+
+  // As a named statement of its own, executed later; inside a block that rolls back (prepared
+  // statements are not transactional).
+  r.reset(PQprepare(c.get(), "libpq_xd2", "SELECT 2", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  r.reset(PQprepare(c.get(), "libpq_xd_run", "DEALLOCATE libpq_xd2", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  must_exec(c.get(), "BEGIN");
+  r.reset(PQexecPrepared(c.get(), "libpq_xd_run", 0, nullptr, nullptr, nullptr, 0));
+  INFO(PQresultErrorMessage(r.get()));
+  CHECK(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  CHECK(std::string(PQcmdStatus(r.get())) == "DEALLOCATE");
+  must_exec(c.get(), "ROLLBACK");
+  r.reset(PQexecPrepared(c.get(), "libpq_xd2", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(sqlstate(r.get()) == "26000");
+
+  // In a pipeline segment an earlier error skips it: the statement stays.
+  r.reset(PQprepare(c.get(), "libpq_xd3", "SELECT 3", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  REQUIRE(PQenterPipelineMode(c.get()) == 1);
+  REQUIRE(PQsendQueryParams(c.get(), "SELECT 1/0", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1);
+  REQUIRE(PQsendQueryParams(c.get(), "DEALLOCATE libpq_xd3", 0, nullptr, nullptr, nullptr, nullptr, 0) == 1);
+  REQUIRE(PQpipelineSync(c.get()) == 1);
+  REQUIRE(PQflush(c.get()) == 0);
+  const std::vector<ExecStatusType> expected = {PGRES_FATAL_ERROR, PGRES_PIPELINE_ABORTED, PGRES_PIPELINE_SYNC};
+  for (size_t i = 0; i < expected.size(); ++i) {
+    Result p(PQgetResult(c.get()));
+    INFO("result " << i << ": " << PQerrorMessage(c.get()));
+    REQUIRE(p != nullptr);
+    CHECK(PQresultStatus(p.get()) == expected[i]);
+    if (expected[i] != PGRES_PIPELINE_SYNC) CHECK(PQgetResult(c.get()) == nullptr);
+  }
+  REQUIRE(PQexitPipelineMode(c.get()) == 1);
+  r.reset(PQexecPrepared(c.get(), "libpq_xd3", 0, nullptr, nullptr, nullptr, 0));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_TUPLES_OK);
+  CHECK(std::string(PQgetvalue(r.get(), 0, 0)) == "3");
+}
+
+TEST_CASE("SQL EXECUTE runs a protocol-level statement", "[prepared]") {
+  Conn c = must_connect("application_name=libpq_exec_test");
+  Oid int4[1] = {23};
+  Result r(PQprepare(c.get(), "libpq_ex1", "SELECT $1 * 2", 1, int4));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  CHECK(scalar(c.get(), "EXECUTE libpq_ex1(21)") == "42");
+  CHECK(scalar(c.get(), "execute LIBPQ_EX1 (5);") == "10");  // unquoted names fold to lower case
+  r = exec_extended(c.get(), "EXECUTE libpq_ex1(7)");
+  REQUIRE(PQresultStatus(r.get()) == PGRES_TUPLES_OK);
+  CHECK(std::string(PQgetvalue(r.get(), 0, 0)) == "14");
+  r.reset(PQprepare(c.get(), "Libpq_Ex2", "SELECT 'quoted'", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  CHECK(scalar(c.get(), "EXECUTE \"Libpq_Ex2\"") == "quoted");
+  must_exec(c.get(), "BEGIN");
+  CHECK(scalar(c.get(), "EXECUTE libpq_ex1(50)") == "100");
+  must_exec(c.get(), "COMMIT");
+  r.reset(PQexec(c.get(), "EXECUTE libpq_ex_missing"));
+  CHECK(sqlstate(r.get()) == "26000");
+  CHECK(error_primary(r.get()) == "prepared statement \"libpq_ex_missing\" does not exist");
+  // A SET run by EXECUTE is session state like any other.
+  r.reset(PQprepare(c.get(), "libpq_ex_set", "SET application_name = 'via_execute'", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  must_exec(c.get(), "EXECUTE libpq_ex_set");
+  CHECK(scalar(c.get(), "SHOW application_name") == "via_execute");
+}
+
+TEST_CASE("a SET or DISCARD ALL in a named statement acts when executed", "[prepared]") {
+  Conn c = must_connect("application_name=libpq_named_set");
+  Conn other = must_connect("application_name=libpq_named_other");
+  const std::string base_timeout = scalar(c.get(), "SHOW statement_timeout");  // PGOPTIONS may set it
+  REQUIRE(base_timeout != "43210ms");
+  Result r(PQprepare(c.get(), "libpq_ns_set", "SET statement_timeout = 43210", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  r.reset(PQprepare(c.get(), "libpq_ns_app", "SET application_name = 'libpq_ns_x1'", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  for (const char* name : {"libpq_ns_set", "libpq_ns_app"}) {
+    r.reset(PQexecPrepared(c.get(), name, 0, nullptr, nullptr, nullptr, 0));
+    REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  }
+  for (int i = 0; i < 5; ++i) {  // later transactions, whichever server serves them
+    CHECK(scalar(c.get(), "SHOW statement_timeout") == "43210ms");
+    CHECK(scalar(c.get(), "SHOW application_name") == "libpq_ns_x1");
+    CHECK(scalar(other.get(), "SHOW statement_timeout") == base_timeout);
+    CHECK(scalar(other.get(), "SHOW application_name") == "libpq_named_other");
+  }
+  // DISCARD ALL as a named statement: this client's statements go (its own too), the server's
+  // are gone for the next user of that server.
+  r.reset(PQprepare(other.get(), "libpq_ns_keep", "SELECT 'other keeps its statement'", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  r.reset(PQprepare(c.get(), "libpq_ns_keep", "SELECT 'other keeps its statement'", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  r.reset(PQprepare(c.get(), "libpq_ns_discard", "DISCARD ALL", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  r.reset(PQexecPrepared(c.get(), "libpq_ns_discard", 0, nullptr, nullptr, nullptr, 0));
+  INFO(PQresultErrorMessage(r.get()));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  CHECK(scalar(c.get(), "SHOW statement_timeout") == base_timeout);
+  r.reset(PQexecPrepared(c.get(), "libpq_ns_keep", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(sqlstate(r.get()) == "26000");
+  CHECK(error_primary(r.get()) == "prepared statement \"libpq_ns_keep\" does not exist");
+  r.reset(PQprepare(c.get(), "libpq_ns_keep", "SELECT 'other keeps its statement'", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  for (PGconn* conn : {c.get(), other.get()}) {
+    r.reset(PQexecPrepared(conn, "libpq_ns_keep", 0, nullptr, nullptr, nullptr, 0));
+    INFO(PQresultErrorMessage(r.get()));
+    REQUIRE(PQresultStatus(r.get()) == PGRES_TUPLES_OK);
+    CHECK(std::string(PQgetvalue(r.get(), 0, 0)) == "other keeps its statement");
+  }
+}
+
+TEST_CASE("a Parse in a failed transaction creates nothing", "[prepared]") {
+  Conn c = must_connect();
+  must_exec(c.get(), "BEGIN");
+  Result r(PQexec(c.get(), "SELECT 1/0"));
+  CHECK(sqlstate(r.get()) == "22012");
+  r.reset(PQprepare(c.get(), "libpq_failed_tx", "SELECT 'parsed in a failed transaction'", 0, nullptr));
+  CHECK(sqlstate(r.get()) == "25P02");
+  must_exec(c.get(), "ROLLBACK");
+  r.reset(PQexecPrepared(c.get(), "libpq_failed_tx", 0, nullptr, nullptr, nullptr, 0));
+  CHECK(sqlstate(r.get()) == "26000");
+  r.reset(PQprepare(c.get(), "libpq_failed_tx", "SELECT 'parsed in a failed transaction'", 0, nullptr));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_COMMAND_OK);
+  r.reset(PQexecPrepared(c.get(), "libpq_failed_tx", 0, nullptr, nullptr, nullptr, 0));
+  INFO(PQresultErrorMessage(r.get()));
+  REQUIRE(PQresultStatus(r.get()) == PGRES_TUPLES_OK);
+  CHECK(std::string(PQgetvalue(r.get(), 0, 0)) == "parsed in a failed transaction");
+}
+
 TEST_CASE("prepared statements in a pipeline: an error skips the rest of its segment", "[prepared][pipeline]") {
   Conn c = must_connect();
   REQUIRE(PQenterPipelineMode(c.get()) == 1);

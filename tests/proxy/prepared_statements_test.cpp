@@ -200,3 +200,50 @@ TEST_CASE("local commands: DEALLOCATE / DISCARD ALL recognised exactly, the rest
   CHECK(may_deallocate("DisCard all"));
   CHECK_FALSE(may_deallocate("SELECT * FROM pgbench_accounts WHERE aid = $1"));
 }
+
+TEST_CASE("SQL EXECUTE: the statement name and where it is, so it can be replaced", "[prepared]") {
+  struct Row {
+    const char* sql;
+    bool ok;
+    const char* name;
+    const char* rewritten;  // the name replaced by "S"
+  };
+  const std::vector<Row> rows = {
+      {"EXECUTE foo", true, "foo", "EXECUTE S"},
+      {"  execute Foo(1, 'a;b');", true, "foo", "  execute S(1, 'a;b');"},
+      {"EXECUTE\tfoo (2)", true, "foo", "EXECUTE\tS (2)"},
+      {"EXECUTE \"Mi\"\"xed\"(3)", true, "Mi\"xed", "EXECUTE S(3)"},
+      {"EXECUTE\"q\"", true, "q", "EXECUTE S"},
+      {"EXECUTE foo;", true, "foo", "EXECUTE S;"},
+      {"EXECUTEfoo", false, "", ""},
+      {"EXECUTE", false, "", ""},
+      {"EXECUTE 1", false, "", ""},
+      {"EXECUTE foo+1", false, "", ""},
+      {"EXPLAIN EXECUTE foo", false, "", ""},
+      {"SELECT 1", false, "", ""},
+  };
+  for (const auto& row : rows) {
+    INFO(row.sql);
+    ExecuteRef ex;
+    REQUIRE(parse_execute(row.sql, ex) == row.ok);
+    if (!row.ok) continue;
+    CHECK(ex.name == row.name);
+    CHECK(rewrite_execute(row.sql, ex, "S") == row.rewritten);
+  }
+}
+
+TEST_CASE("registry: a statement's own DEALLOCATE / DISCARD ALL is recognised once", "[prepared]") {
+  auto d = statement_registry().intern("DEALLOCATE some_name", {});
+  CHECK(d->deallocates);
+  CHECK(d->command.kind == LocalCommand::deallocate);
+  CHECK(d->command.name == "some_name");
+  auto all = statement_registry().intern("DISCARD ALL", {});
+  CHECK(all->deallocates);
+  CHECK(all->command.kind == LocalCommand::discard_all);
+  auto plain = statement_registry().intern("SELECT 'discard' AS x", {});
+  CHECK(plain->deallocates);  // conservative: the word is there
+  CHECK(plain->command.kind == LocalCommand::none);
+  auto sel = statement_registry().intern("SELECT $1::int", {23});
+  CHECK_FALSE(sel->deallocates);
+  CHECK(sel->command.kind == LocalCommand::none);
+}
