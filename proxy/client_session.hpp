@@ -104,7 +104,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   enum class SwitchWait { released, kept, timed_out };
   asio::awaitable<SwitchWait> wait_server_released();
   void refuse_switch(const Frame& f);  // timed out: f (and what follows until Sync) gets an error
-  asio::awaitable<void> pump(std::shared_ptr<ServerConn> server);
+  asio::awaitable<void> pump();
+  asio::awaitable<void> pump_server(std::shared_ptr<ServerConn> server);
   asio::awaitable<bool> relay_server_bytes(ServerConn& server, bool& release);
   void start_pump();
   void release_server(bool reusable);
@@ -207,6 +208,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::steady_timer pump_done_;    // cancelled when a pump ends (and while switch_waiting_, per read)
   bool switch_waiting_ = false;     // the client loop waits for the server's release (check_route)
   bool switch_skip_ = false;        // a refused switch: drop frames until the next sync point
+  uint64_t attach_gen_ = 0;         // start_pump() calls: the pump serves each attach once
+  asio::steady_timer pump_wake_{ex_};  // the session's one pump waits here for the next server
+  bool client_reading_ = false;     // the client loop waits in read_some (its buffer is lent out)
+  bool idle_cancel_ = false;        // the pump cancelled that read to free the buffer of an idle session
 };
 
 }  // namespace pgscale::proxy

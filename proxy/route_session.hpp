@@ -20,7 +20,7 @@ namespace pgscale::proxy {
 class Pool;
 
 // Bytes kept for a retry elsewhere: a read whose replica dies before answering is re-sent as is.
-// Above this, the transaction is not retried (and, on the primary, counts as a write).
+// Above this, the transaction is not retried. Only a transaction on a replica keeps them.
 inline constexpr size_t kMaxResendBytes = 1024 * 1024;
 // Frames of one client read classified at attach (bounds the work; later ones go through
 // check_route like the frames of a later read).
