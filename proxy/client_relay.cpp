@@ -52,18 +52,20 @@ asio::awaitable<void> ClientSession::client_loop() {
       co_return;
     }
     error_code ec;
-    if (cbuf_.size() == 0 && !server_ && !cscan_.in_streamed_frame() && (cbuf_.capacity() == 0 || went_idle)) {
-      // An idle session (none of its bytes read yet, or the pump found it idle for a while)
-      // waits without a buffer: an idle client costs its socket and this object, not 16 KiB.
-      // A busy one keeps its buffer (no allocation per transaction).
+    if (cbuf_.size() == 0 && !server_ && !cscan_.in_streamed_frame() && (spins == 0 || went_idle)) {
+      // An idle session (just logged in — the startup packet's buffer goes —, or the pump found
+      // it idle for a while) waits without a buffer: an idle client costs its socket and this
+      // object, not 16 KiB. A busy one keeps its buffer (no allocation per transaction).
       went_idle = false;
       cbuf_.release();
+      std::vector<Frame>().swap(frames_);  // 64 reserved frames are 1.5 KiB of an idle session
       co_await client_.wait_readable(ec);
       if (ec) {
         if (ec == asio::error::operation_aborted && draining_ && !client_gone_) continue;
         co_return;
       }
     }
+    if (frames_.capacity() == 0) frames_.reserve(16);  // once per wake-up, not per read
     if (!cbuf_.reserve_more(kReadChunk, kMaxClientBuffer)) {
       co_await fatal(sqlstate::protocol_violation, "client message too large");
       co_return;

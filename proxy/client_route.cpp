@@ -421,6 +421,13 @@ asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& wh
     });
   }
   if (!plan) {
+    if (server_ && route_.target == Target::replica && is_transaction_mode()) {
+      spdlog::info("client {}: read on {} not retried elsewhere ({})", peer_, route_.node,
+                   relayed_since_attach_ ? "part of its answer reached the client"
+                   : route_.sent_overflow ? "more than 1 MB sent"
+                   : route_.reroutes >= kMaxReroutes ? "retried too often"
+                   : eligible ? "the bytes sent cannot be replayed" : "session ending");
+    }
     route_.ticket.reset();
     co_return false;
   }
