@@ -12,6 +12,10 @@
 namespace pgscale::proxy {
 
 namespace {
+// How long a discarded connection may hold its slot waiting for its backend to exit (a statement
+// it still runs is cancelled after 100 ms; a backend ignoring even that is the server's problem).
+constexpr std::chrono::milliseconds kDiscardLimit{5000};
+
 // An idle server that sent something (PostgreSQL's FATAL before a termination) or closed is dead;
 // find out before a client's transaction does. One non-blocking recv per checkout.
 bool looks_dead(ServerConn& c) {
@@ -34,7 +38,7 @@ asio::awaitable<Pool::Checkout> Pool::checkout(asio::any_io_executor ex) {
   std::chrono::milliseconds wait_for;
   {
     std::lock_guard lk(mu_);
-    if (auto c = take_idle_locked(ex)) {
+    if (auto c = take_idle_locked(ex, true)) {
       Checkout out;
       out.conn = std::move(c);
       co_return out;
@@ -71,7 +75,7 @@ asio::awaitable<Pool::Checkout> Pool::checkout(asio::any_io_executor ex) {
 
 std::shared_ptr<ServerConn> Pool::try_checkout(const asio::any_io_executor& ex) {
   std::lock_guard lk(mu_);
-  return take_idle_locked(ex);
+  return take_idle_locked(ex, false);
 }
 
 asio::awaitable<Pool::Checkout> Pool::open_new(asio::any_io_executor ex) {
@@ -99,7 +103,7 @@ asio::awaitable<Pool::Checkout> Pool::open_new(asio::any_io_executor ex) {
   co_return out;
 }
 
-std::shared_ptr<ServerConn> Pool::take_idle_locked(const asio::any_io_executor& ex) {
+std::shared_ptr<ServerConn> Pool::take_idle_locked(const asio::any_io_executor& ex, bool peek) {
   auto now = Clock::now();
   // Prefer a connection registered with the caller's worker; look at a few hot ones only.
   for (int pass = 0; pass < 2; ++pass) {
@@ -108,9 +112,9 @@ std::shared_ptr<ServerConn> Pool::take_idle_locked(const asio::any_io_executor& 
       if (pass == 0 && idle_[i]->home() != ex) continue;
       auto c = std::move(idle_[i]);
       idle_.erase(idle_.begin() + static_cast<ptrdiff_t>(i));
-      if (expired_locked(*c, now) || looks_dead(*c)) {
+      if (expired_locked(*c, now) || (peek && looks_dead(*c))) {
         discard(std::move(c));  // its slot is freed once the backend is gone
-        return take_idle_locked(ex);  // bounded: idle_ shrank
+        return take_idle_locked(ex, peek);  // bounded: idle_ shrank
       }
       return c;
     }
@@ -141,33 +145,17 @@ void Pool::checkin(std::shared_ptr<ServerConn> conn, bool reusable) {
   discard(std::move(conn));
 }
 
-// Terminate, wait (bounded) for the server to hang up, then free the slot: freeing it only once the
-// backend is gone keeps the server's process count <= max_size while connections are replaced (an
-// expired, dead-looking or dirty one). Posted, never run inline: callers may hold mu_, and co_spawn
-// alone dispatches — on the connection's own thread it would run up to the lock below at once.
+// Ends the connection and frees its slot only once the backend is gone (ServerConn::shut_down):
+// the server's process count stays <= max_size while connections are replaced (expired,
+// dead-looking, dirty, or given up by a session mid-statement). Posted, never run inline: callers
+// may hold mu_, and co_spawn alone dispatches — on the connection's own thread it would run up to
+// the lock below at once.
 void Pool::discard(std::shared_ptr<ServerConn> conn) {
   auto home = conn->home();
   asio::post(home, [self = shared_from_this(), conn = std::move(conn)]() mutable {
     auto ex = conn->home();
     asio::co_spawn(ex, [self, conn]() -> asio::awaitable<void> {
-      std::string bye("X\0\0\0\4", 5);
-      error_code ec;
-      if (!conn->stream().is_open()) {
-        // Closed by its session already (server lost, client gone mid-transaction): the backend
-        // sees EOF at its next read and exits within milliseconds; hold the slot a little so the
-        // server's process count stays <= max_size meanwhile.
-        asio::steady_timer grace(conn->home(), std::chrono::milliseconds(200));
-        co_await grace.async_wait(asio::as_tuple(asio::use_awaitable));
-      }
-      Deadline deadline(conn->home());
-      deadline.arm(std::chrono::seconds(1), [c = conn.get()] { c->stream().close(); });
-      if (conn->stream().is_open()) co_await conn->stream().write_all(bye, ec);
-      char buf[512];
-      for (int i = 0; !ec && conn->stream().is_open() && i < 64; ++i) {
-        co_await conn->stream().read_some(asio::buffer(buf), ec);
-      }
-      deadline.disarm();
-      conn->stream().close();
+      co_await conn->shut_down(kDiscardLimit);
       std::lock_guard lk(self->mu_);
       --self->size_;
       self->release_slot_locked();

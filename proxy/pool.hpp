@@ -54,7 +54,9 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // the next one checked in, waiting at most checkout_timeout.
   asio::awaitable<Checkout> checkout(asio::any_io_executor ex);
   // The idle-connection case of checkout() without a coroutine frame (the hot path of
-  // transaction pooling); null when none is idle: then co_await checkout().
+  // transaction pooling); null when none is idle: then co_await checkout(). Unlike checkout() it
+  // does not peek at the connection (one recv per transaction): the caller checks that it is
+  // alive before use, as a transaction-mode session does anyway (client_route.cpp).
   std::shared_ptr<ServerConn> try_checkout(const asio::any_io_executor& ex);
   // Returns a connection. `reusable` = it is idle ('I', nothing pending) and clean.
   void checkin(std::shared_ptr<ServerConn> conn, bool reusable);
@@ -83,7 +85,8 @@ class Pool : public std::enable_shared_from_this<Pool> {
   };
   std::shared_ptr<Waiter> pick_waiter_locked(const asio::any_io_executor& home);
   asio::awaitable<Checkout> open_new(asio::any_io_executor ex);
-  std::shared_ptr<ServerConn> take_idle_locked(const asio::any_io_executor& ex);
+  // `peek`: discard connections that look dead (a recv per connection looked at).
+  std::shared_ptr<ServerConn> take_idle_locked(const asio::any_io_executor& ex, bool peek);
   bool expired_locked(const ServerConn& c, Clock::time_point now) const;
   void release_slot_locked();
   // Closes a connection gracefully and frees its slot afterwards; callable with or without mu_.

@@ -3,7 +3,10 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <algorithm>
@@ -34,6 +37,42 @@ ServerConn::ServerConn(tcp::socket socket, std::string node_name, std::string ho
       created_(Clock::now()),
       last_used_(created_) {
   home_ = stream_.socket().get_executor();
+  // close() (a session giving up on the server, a timeout) sends FIN but keeps the descriptor:
+  // shut_down() can then see the backend exit before its pool slot is reused.
+  stream_.keep_descriptor_on_close();
+}
+
+asio::awaitable<void> ServerConn::shut_down(std::chrono::milliseconds limit) {
+  constexpr auto kCancelAfter = std::chrono::milliseconds(100);
+  constexpr int kMaxReads = 4096;  // 16 MiB of late replies at most
+  auto ex = stream_.socket().get_executor();
+  Deadline deadline(ex);
+  deadline.arm(limit, [this] { stream_.close_descriptor(); });
+  if (stream_.is_open()) {
+    error_code ec;
+    co_await stream_.write_all(std::string_view("X\0\0\0\4", 5), ec);  // Terminate
+  }
+  stream_.close();  // FIN; a session that gave the server up has sent it already
+  bool gone = false;
+  const bool watched = stream_.has_descriptor();
+  if (watched) {
+    // A backend reads the EOF (or Terminate) only between statements: if it has not hung up
+    // soon, cancel what it may still run (harmless when idle) rather than hold the slot longer.
+    Deadline nudge(ex);
+    nudge.arm(kCancelAfter, [ex, target = cancel_target(), limit] {
+      asio::co_spawn(ex, send_cancel(ex, target, limit), asio::detached);
+    });
+    gone = co_await stream_.wait_peer_close(kMaxReads);
+  }
+  if (!watched) {
+    // No descriptor to watch (closed for good earlier): give the backend a moment to read its EOF.
+    asio::steady_timer grace(ex, std::min(limit, std::chrono::milliseconds(200)));
+    co_await grace.async_wait(asio::as_tuple(asio::use_awaitable));
+  }
+  deadline.disarm();
+  stream_.close_descriptor();
+  if (watched && !gone) spdlog::warn("{}: server did not hang up within {} ms of pgscale's EOF; its pool slot is freed anyway",
+                          describe(), limit.count());
 }
 
 std::string ServerConn::describe() const {

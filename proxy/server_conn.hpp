@@ -78,6 +78,13 @@ class ServerConn {
   void set_app_name(std::string_view v);
   std::string describe() const;  // "node s0-primary (127.0.0.1:5432) pid 1234" for logs
 
+  // Ends the connection and returns once the server closed its end, i.e. its backend is gone, or
+  // after `limit`: a pool frees the slot only then, so the server never runs more of the pool's
+  // backends than max_size. An open connection gets Terminate; one its session already closed
+  // has sent FIN (Stream::close keeps the descriptor) and its backend exits when it reads the
+  // EOF — after the statement it may still be running, which a CancelRequest cuts short.
+  asio::awaitable<void> shut_down(std::chrono::milliseconds limit);
+
   // Runs `sql` (pool.reset_query) on an idle connection; true when it completed with
   // ReadyForQuery 'I' and no error, i.e. the connection may be reused.
   asio::awaitable<bool> reset(std::string_view sql, std::chrono::milliseconds timeout);

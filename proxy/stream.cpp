@@ -21,7 +21,9 @@ Stream::~Stream() = default;
 
 asio::awaitable<size_t> Stream::read_some(asio::mutable_buffer buf, error_code& ec) {
   size_t n = 0;
-  if (tls_) {
+  if (closed_) {
+    ec = asio::error::bad_descriptor;
+  } else if (tls_) {
     std::tie(ec, n) = co_await tls_->async_read_some(buf, kTuple);
   } else {
     std::tie(ec, n) = co_await socket_.async_read_some(buf, kTuple);
@@ -31,12 +33,18 @@ asio::awaitable<size_t> Stream::read_some(asio::mutable_buffer buf, error_code& 
 
 asio::awaitable<void> Stream::wait_readable(error_code& ec) {
   ec = {};
+  if (closed_) {
+    ec = asio::error::bad_descriptor;
+    co_return;
+  }
   if (tls_ && SSL_pending(tls_->native_handle()) > 0) co_return;
   std::tie(ec) = co_await socket_.async_wait(tcp::socket::wait_read, kTuple);
 }
 
 asio::awaitable<void> Stream::read_exact(asio::mutable_buffer buf, error_code& ec) {
-  if (tls_) {
+  if (closed_) {
+    ec = asio::error::bad_descriptor;
+  } else if (tls_) {
     std::tie(ec, std::ignore) = co_await asio::async_read(*tls_, buf, kTuple);
   } else {
     std::tie(ec, std::ignore) = co_await asio::async_read(socket_, buf, kTuple);
@@ -45,7 +53,9 @@ asio::awaitable<void> Stream::read_exact(asio::mutable_buffer buf, error_code& e
 
 asio::awaitable<void> Stream::write_all(std::string_view bytes, error_code& ec) {
   auto buf = asio::buffer(bytes.data(), bytes.size());
-  if (tls_) {
+  if (closed_) {
+    ec = asio::error::bad_descriptor;
+  } else if (tls_) {
     std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, buf, kTuple);
   } else {
     std::tie(ec, std::ignore) = co_await asio::async_write(socket_, buf, kTuple);
@@ -66,8 +76,31 @@ void Stream::cancel() noexcept {
 
 void Stream::close() noexcept {
   error_code ignored;
+  closed_ = true;
+  if (!keep_descriptor_) {
+    close_descriptor();
+    return;
+  }
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  socket_.cancel(ignored);
+}
+
+void Stream::close_descriptor() noexcept {
+  error_code ignored;
+  closed_ = true;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
+}
+
+asio::awaitable<bool> Stream::wait_peer_close(int max_reads) {
+  // Raw socket reads even under TLS: the bytes are dropped, only the EOF matters.
+  char buf[4096];
+  for (int i = 0; i < max_reads && socket_.is_open(); ++i) {
+    auto [ec, n] = co_await socket_.async_read_some(asio::buffer(buf), kTuple);
+    if (ec == asio::error::eof || ec == asio::error::connection_reset) co_return true;
+    if (ec) co_return false;
+  }
+  co_return false;
 }
 
 std::string Stream::peer() const {

@@ -43,14 +43,28 @@ class Stream {
   bool is_tls() const noexcept { return tls_ != nullptr; }
   // Cancels pending operations (timeouts, drain). Safe to call while a read is pending.
   void cancel() noexcept;
+  // Ends the stream: pending operations fail (operation_aborted), later ones fail at once, and
+  // is_open() turns false. A stream made with keep_descriptor_on_close() only shuts down sending
+  // (the peer reads EOF) and keeps its descriptor until close_descriptor() or destruction, so the
+  // owner can still see the peer hang up (wait_peer_close).
   void close() noexcept;
-  bool is_open() const noexcept { return socket_.is_open(); }
+  void keep_descriptor_on_close() noexcept { keep_descriptor_ = true; }
+  // After close(): reads and drops what the peer still sends until it closes its end (EOF, n = 0)
+  // or an error. Bounded by `max_reads`; cancel it with close_descriptor() (e.g. from a Deadline).
+  // False when it did not see the peer close (no descriptor left, error, limit).
+  asio::awaitable<bool> wait_peer_close(int max_reads);
+  // Closes the descriptor for good (any pending wait_peer_close ends).
+  void close_descriptor() noexcept;
+  bool has_descriptor() const noexcept { return socket_.is_open(); }
+  bool is_open() const noexcept { return !closed_ && socket_.is_open(); }
   tcp::socket& socket() noexcept { return socket_; }
   std::string peer() const;  // "addr:port" for logs
 
  private:
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  bool closed_ = false;
+  bool keep_descriptor_ = false;
 };
 
 // A one-shot timeout: arm() starts it, on expiry it runs the callback (usually Stream::cancel),

@@ -128,6 +128,27 @@ server_conns_of_app() {
   super_psql -At -c "SELECT count(*) FROM pg_stat_activity WHERE usename = '$PGSCALE_APP_USER' AND datname = '$PGSCALE_APP_DB' AND backend_type = 'client backend'"
 }
 
+# server_clock: the primary's clock now (a timestamptz literal for app_backends_since).
+server_clock() { super_psql -At -c "SELECT clock_timestamp()"; }
+# app_backends_since T [detail]: the app user's client backends on the primary that started at or after
+# T (server_clock). A test that checks pgscale's pool limit counts only these: a backend left by an
+# earlier test of the suite (they share one cluster) or by the test's own direct set-up connection
+# (PostgreSQL ends it asynchronously) started before T; every backend of a pgscale whose pool was
+# still empty at T, including one it let go of that has not exited yet, started after it.
+# With `detail`: one line per backend instead of the count.
+app_backends_since() {
+  local where="backend_type = 'client backend' AND usename = '$PGSCALE_APP_USER' AND backend_start >= '$1'"
+  if [[ "${2:-}" == detail ]]; then
+    super_psql -At -F ' ' -c "SELECT pid, client_port, state, backend_start, application_name FROM pg_stat_activity WHERE $where ORDER BY backend_start"
+  else
+    super_psql -At -c "SELECT count(*) FROM pg_stat_activity WHERE $where"
+  fi
+}
+# app_backends_before T: the app user's client backends older than T, one line each (diagnostics).
+app_backends_before() {
+  super_psql -At -F ' ' -c "SELECT pid, client_port, state, backend_start, application_name, left(query, 60) FROM pg_stat_activity WHERE backend_type = 'client backend' AND usename = '$PGSCALE_APP_USER' AND backend_start < '$1' ORDER BY backend_start"
+}
+
 # ---- config ---------------------------------------------------------------------------------
 # make_config OUT PORT [key=value ...]: a pgscale YAML for this cluster, every statement to the
 # shard-0 primary. Keys: max_size pool_mode tls_mode startup_timeout max_clients checkout_timeout

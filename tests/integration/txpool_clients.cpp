@@ -59,6 +59,50 @@ txpool::Defaults server_defaults() {
   return d;
 }
 
+// Counts the app user's backends on the shard-0 primary that this run made: only those started at or
+// after `since_` (the server's clock when the workload began). A backend left by an earlier test of
+// the same suite (they share one cluster), or by this program's own direct set-up connections, which
+// PostgreSQL ends asynchronously, started before that and is not one of pgscale's: counting it made
+// a full-suite run see max_size + 1. Every backend pgscale opens for this run starts after `since_`
+// (its pool is empty until the first client logs in), including one it has let go of but that has
+// not exited yet, so the count stays exact for what the pool limit promises.
+class BackendSampler {
+ public:
+  BackendSampler() : su_(connect(super_conninfo())), user_(cluster().get("PGSCALE_APP_USER")) {
+    REQUIRE(PQstatus(su_.get()) == CONNECTION_OK);
+    since_ = scalar(su_.get(), "SELECT clock_timestamp()");
+    REQUIRE(since_.find('<') == std::string::npos);
+    report("app backends older than this run (not counted)", "backend_start < '" + since_ + "'");
+  }
+  int count() {
+    const std::string v = scalar(su_.get(), "SELECT count(*) FROM pg_stat_activity WHERE " + app() + " AND " + mine());
+    INFO("sample: " << v);
+    REQUIRE(v.find('<') == std::string::npos);
+    return std::stoi(v);
+  }
+  // Prints the counted backends (when a sample is over the limit: which ones they were).
+  void report_mine(const char* why) { report(why, mine()); }
+
+ private:
+  std::string app() const { return "backend_type = 'client backend' AND usename = '" + user_ + "'"; }
+  std::string mine() const { return "backend_start >= '" + since_ + "'"; }
+  void report(const char* why, const std::string& where) {
+    Result r = exec(su_.get(), "SELECT pid, coalesce(client_port, -1), coalesce(state, ''), backend_start, "
+                               "application_name, left(query, 60) FROM pg_stat_activity WHERE " + app() + " AND " + where +
+                               " ORDER BY backend_start");
+    if (PQresultStatus(r.get()) != PGRES_TUPLES_OK || PQntuples(r.get()) == 0) return;
+    std::printf("# %s: %d\n", why, PQntuples(r.get()));
+    for (int i = 0; i < PQntuples(r.get()); ++i) {
+      std::printf("#   pid %s port %s state '%s' since %s app '%s' query '%s'\n", PQgetvalue(r.get(), i, 0),
+                  PQgetvalue(r.get(), i, 1), PQgetvalue(r.get(), i, 2), PQgetvalue(r.get(), i, 3),
+                  PQgetvalue(r.get(), i, 4), PQgetvalue(r.get(), i, 5));
+    }
+  }
+  Conn su_;
+  std::string user_;
+  std::string since_;
+};
+
 }  // namespace
 
 TEST_CASE("many clients over few servers each see only their own prepared statements and settings",
@@ -72,6 +116,7 @@ TEST_CASE("many clients over few servers each see only their own prepared statem
   const txpool::Defaults defaults = server_defaults();
   const std::string conninfo = target_conninfo(txpool::kConnExtra);
 
+  BackendSampler sampler;  // before the first client connects: pgscale's pool is still empty
   std::vector<std::unique_ptr<txpool::Client>> workers;
   for (int i = 0; i < clients; ++i) {
     workers.push_back(std::make_unique<txpool::Client>(i, conninfo, defaults, seed + static_cast<unsigned>(i)));
@@ -89,7 +134,11 @@ TEST_CASE("many clients over few servers each see only their own prepared statem
   int max_server_conns = 0;
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(deadline_s);
   while (finished.load() < clients && std::chrono::steady_clock::now() < deadline) {
-    max_server_conns = std::max(max_server_conns, server_connections());
+    const int n = sampler.count();
+    if (target().is_pgscale && target().pool_max > 0 && n > target().pool_max && n > max_server_conns) {
+      sampler.report_mine("app backends over the pool limit");
+    }
+    max_server_conns = std::max(max_server_conns, n);
     std::this_thread::sleep_for(200ms);
   }
   if (finished.load() < clients) {

@@ -21,9 +21,20 @@ out="$(PGPASSWORD="$PGSCALE_APP_PASSWORD" timeout 120 pgbench -i -s 1 -q -h 127.
   -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB" 2>&1)"
 expect_eq "pgbench -i exit status" "0" "$?"
 
+# Only backends started from here on are counted (app_backends_since): pgscale's pool is still empty,
+# while pgbench -i's backend or one an earlier test left may still be there.
+since="$(server_clock)"
+expect_match "server clock read" '^[0-9]{4}-' "$since"
+app_backends_before "$since" | sed 's/^/# app backend older than this run (not counted): /'
 rm -f "$PROXY_TMP/stop_sampling"
 ( for ((i = 0; i < 600; i++)); do
-    server_conns_of_app >>"$PROXY_TMP/conns" 2>/dev/null || true
+    n="$(app_backends_since "$since" 2>/dev/null)"
+    if [[ "$n" =~ ^[0-9]+$ ]]; then
+      echo "$n" >>"$PROXY_TMP/conns"
+      if [[ "$PGSCALE_TEST_TARGET" == pgscale ]] && (( n > POOL_MAX )); then
+        app_backends_since "$since" detail | sed "s/^/# over the limit ($n): /" >>"$PROXY_TMP/over"
+      fi
+    fi
     [[ -e "$PROXY_TMP/stop_sampling" ]] && break
     sleep 0.2
   done ) &
@@ -41,6 +52,7 @@ processed="$(grep -oE 'number of transactions actually processed: [0-9]+' <<<"$o
 expect_gt "pgbench -M prepared: transactions processed" 0 "${processed:-}"
 errors="$(grep -iE 'aborted|error' <<<"$out" | head -n 5)"
 expect_eq "pgbench -M prepared: no client aborted, no error" "" "$errors"
+[[ -r "$PROXY_TMP/over" ]] && head -n 40 "$PROXY_TMP/over"
 max_conns="$(sort -n "$PROXY_TMP/conns" | tail -n 1)"
 echo "# most app connections seen on the primary: ${max_conns:-none}"
 if [[ "$PGSCALE_TEST_TARGET" == pgscale ]]; then
