@@ -365,12 +365,20 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
   // `data` into pump_out_: the bytes up to `copied` are in it.
   bool rewritten = false;
   size_t copied = 0;
+  bool answered_all = false;  // a ReadyForQuery 'I' answered everything sent so far
   auto r = sscan_.scan(data, [&](char tag, std::string_view body, bool whole) {
     if (fatal_at != std::string_view::npos) return;
     size_t off = static_cast<size_t>(body.data() - data.data()) - 5;
     if (whole && tag == 'Z' && !body.empty()) {
       tx_status_ = body[0];
       if (pending_syncs_ > 0) --pending_syncs_;
+      if (pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I') {
+        // Done with what was sent: a retry after a later failure re-sends only what follows
+        // (the client may send its next query before this server is released).
+        answered_all = true;
+        route_.sent.clear();
+        route_.replies_swallowed = 0;
+      }
     } else if (whole && tag == 'S') {
       // The client's own SET application_name: keep it for its next servers.
       protocol::ParameterStatus ps;
@@ -419,6 +427,7 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     relayed_since_attach_ = true;
     if (!co_await write_client(out)) co_return false;
   }
+  if (answered_all && fatal_at == std::string_view::npos) relayed_since_attach_ = false;  // a complete answer
   if (r.malformed || fatal_at != std::string_view::npos) {
     server_fatal_ = fatal_at != std::string_view::npos;
     co_return false;

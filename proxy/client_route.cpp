@@ -421,7 +421,7 @@ asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& wh
     });
   }
   if (!plan) {
-    if (server_ && route_.target == Target::replica && is_transaction_mode()) {
+    if (server_ && route_.target == Target::replica && is_transaction_mode() && (pending_syncs_ > 0 || unsynced_)) {
       spdlog::info("client {}: read on {} not retried elsewhere ({})", peer_, route_.node,
                    relayed_since_attach_ ? "part of its answer reached the client"
                    : route_.sent_overflow ? "more than 1 MB sent"

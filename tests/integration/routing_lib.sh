@@ -1,7 +1,27 @@
 # shellcheck shell=bash
-# Helpers for the read/write split tests (tests/integration/routing_*_test.sh). Source after
-# lib.sh (optional) and proxy_lib.sh. Each test starts its own pgscale in front of shard 0's
-# primary AND both replicas, with a fast monitor, on a port of its own (P+21..P+29).
+# Helpers for the read/write split tests (tests/integration/routing_*_test.sh). Each test starts
+# its own pgscale in front of shard 0's primary AND both replicas, with a fast monitor, on a port
+# of its own (P+21..P+29). Sourcing this file is the whole preamble of such a test: it sources
+# lib.sh (when present) and proxy_lib.sh, skips (77) when the target is PostgreSQL directly, and
+# sets P, R1, R2 (shard 0's primary and replica ports).
+ROUTING_LIB_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+if ! declare -F make_config >/dev/null; then
+  # shellcheck disable=SC1091
+  if [[ -r "$ROUTING_LIB_DIR/lib.sh" ]]; then
+    source "$ROUTING_LIB_DIR/lib.sh"
+    TEST_NAME=$(basename "$0" .sh)  # lib.sh named it after its caller, this file
+  fi
+  # shellcheck disable=SC1091
+  source "$ROUTING_LIB_DIR/proxy_lib.sh"
+fi
+if [[ "$PGSCALE_TEST_TARGET" == direct ]]; then echo "skipped: routing needs pgscale"; exit 77; fi
+# shellcheck disable=SC2034  # used by the tests
+P="$PGSCALE_S0_PRIMARY_PORT" R1="$PGSCALE_S0_REPLICA1_PORT" R2="$PGSCALE_S0_REPLICA2_PORT"
+
+# routing_on_exit FUNC: run FUNC when the test exits, before pgscale is stopped and tmp removed.
+routing_on_exit() {
+  if declare -F at_exit >/dev/null; then at_exit "$1"; else trap "$1; _proxy_cleanup" EXIT; fi
+}
 
 # routing_config OUT PORT [key=value ...]: keys lag_bytes lag_time no_replica ryw selection interval
 # checkout_timeout.

@@ -8,17 +8,11 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
-[[ -r "$HERE/lib.sh" ]] && source "$HERE/lib.sh"
-# shellcheck disable=SC1091
-source "$HERE/proxy_lib.sh"
-# shellcheck disable=SC1091
-source "$HERE/routing_lib.sh"
-if [[ "$PGSCALE_TEST_TARGET" == direct ]]; then echo "skipped: routing needs pgscale"; exit 77; fi
+source "$HERE/routing_lib.sh"  # lib.sh, proxy_lib.sh, skip unless the target is pgscale; P R1 R2
 if ! /usr/bin/python3 -c 'from psycopg import pq; pq.PGconn.enter_pipeline_mode' 2>/dev/null; then
   echo "skipped: psycopg 3 (libpq pipeline mode) is not installed for /usr/bin/python3"; exit 77
 fi
 
-P="$PGSCALE_S0_PRIMARY_PORT" R1="$PGSCALE_S0_REPLICA1_PORT" R2="$PGSCALE_S0_REPLICA2_PORT"
 routing_start $((P + 25))
 FAST_PORT=$((P + 26))
 tpsql -c "DROP TABLE IF EXISTS rt_pipe; CREATE TABLE rt_pipe (id serial PRIMARY KEY, port int)" >/dev/null 2>&1

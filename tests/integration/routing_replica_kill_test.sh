@@ -8,12 +8,7 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
-[[ -r "$HERE/lib.sh" ]] && source "$HERE/lib.sh"
-# shellcheck disable=SC1091
-source "$HERE/proxy_lib.sh"
-# shellcheck disable=SC1091
-source "$HERE/routing_lib.sh"
-if [[ "$PGSCALE_TEST_TARGET" == direct ]]; then echo "skipped: routing needs pgscale"; exit 77; fi
+source "$HERE/routing_lib.sh"  # lib.sh, proxy_lib.sh, skip unless the target is pgscale; P R1 R2
 # `pg_ctl stop -m immediate` makes every backend send a NoticeResponse WARNING 57P01 before it
 # closes; the relay treats it like a FATAL (not relayed, server lost), so a read not yet answered is
 # retried elsewhere. PGSCALE_ROUTING_KILL_TEST=0 skips this test (it stops and restarts replica1).
@@ -22,7 +17,6 @@ if [[ "${PGSCALE_ROUTING_KILL_TEST:-1}" != 1 ]]; then
   exit 77
 fi
 
-P="$PGSCALE_S0_PRIMARY_PORT" R1="$PGSCALE_S0_REPLICA1_PORT" R2="$PGSCALE_S0_REPLICA2_PORT"
 R1_DATA="$PGSCALE_CLUSTER_DIR/data/s0-replica1"
 as_postgres() { if [[ "$(id -u)" == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 restart_replica1() {
@@ -30,7 +24,7 @@ restart_replica1() {
   as_postgres "$PGSCALE_PG_BIN/pg_ctl" -D "$R1_DATA" -l "$PGSCALE_CLUSTER_DIR/logs/s0-replica1.startup.log" \
     -w -t 60 start >/dev/null 2>&1
 }
-if declare -F at_exit >/dev/null; then at_exit restart_replica1; else trap 'restart_replica1; _proxy_cleanup' EXIT; fi
+routing_on_exit restart_replica1
 
 MODE="${ROUTING_KILL_MODE:-simple}"
 if [[ "$MODE" == prepared ]]; then routing_start $((P + 27)); else routing_start $((P + 23)); fi

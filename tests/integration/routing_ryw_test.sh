@@ -5,16 +5,10 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
-[[ -r "$HERE/lib.sh" ]] && source "$HERE/lib.sh"
-# shellcheck disable=SC1091
-source "$HERE/proxy_lib.sh"
-# shellcheck disable=SC1091
-source "$HERE/routing_lib.sh"
-if [[ "$PGSCALE_TEST_TARGET" == direct ]]; then echo "skipped: routing needs pgscale"; exit 77; fi
+source "$HERE/routing_lib.sh"  # lib.sh, proxy_lib.sh, skip unless the target is pgscale; P R1 R2
 
-P="$PGSCALE_S0_PRIMARY_PORT" R1="$PGSCALE_S0_REPLICA1_PORT" R2="$PGSCALE_S0_REPLICA2_PORT"
 resume_replay() { replica_psql 1 -At -c "SELECT pg_wal_replay_resume()" >/dev/null 2>&1; }
-if declare -F at_exit >/dev/null; then at_exit resume_replay; else trap 'resume_replay; _proxy_cleanup' EXIT; fi
+routing_on_exit resume_replay
 
 CLIENTS=20 LOOPS=60
 # ROUTING_TEST_RYW=false shows the test can fail (stale reads of own rows without read-your-writes).

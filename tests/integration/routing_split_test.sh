@@ -4,14 +4,8 @@
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
-[[ -r "$HERE/lib.sh" ]] && source "$HERE/lib.sh"
-# shellcheck disable=SC1091
-source "$HERE/proxy_lib.sh"
-# shellcheck disable=SC1091
-source "$HERE/routing_lib.sh"
-if [[ "$PGSCALE_TEST_TARGET" == direct ]]; then echo "skipped: routing needs pgscale"; exit 77; fi
+source "$HERE/routing_lib.sh"  # lib.sh, proxy_lib.sh, skip unless the target is pgscale; P R1 R2
 
-P="$PGSCALE_S0_PRIMARY_PORT" R1="$PGSCALE_S0_REPLICA1_PORT" R2="$PGSCALE_S0_REPLICA2_PORT"
 routing_start $((P + 21))
 
 tpsql -c "DROP TABLE IF EXISTS rt_split, rt_into; CREATE TABLE rt_split (id int PRIMARY KEY, v int);
