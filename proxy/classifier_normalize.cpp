@@ -3,6 +3,8 @@
 #include <array>
 #include <cstring>
 
+#include "proxy/sql_lex.hpp"
+
 namespace pgscale::classifier {
 namespace {
 
@@ -119,34 +121,32 @@ class Scanner {
   }
 
   void line_comment() {
-    std::size_t end = s_.find_first_of("\n\r", i_);
-    if (end == std::string_view::npos) end = s_.size();
+    const std::size_t end = sql_lex::line_comment_end(s_, i_);
     comment_text(s_.substr(i_, end - i_));
     i_ = end;
   }
 
-  // PostgreSQL block comments nest (scan.l xc): count depth.
+  // PostgreSQL block comments nest (scan.l xc).
   void block_comment() {
     const std::size_t start = i_;
-    int depth = 0;
-    while (i_ + 1 < s_.size()) {
-      if (s_[i_] == '/' && s_[i_ + 1] == '*') {
-        ++depth;
-        i_ += 2;
-      } else if (s_[i_] == '*' && s_[i_ + 1] == '/') {
-        i_ += 2;
-        if (--depth == 0) return comment_text(s_.substr(start, i_ - start));
-      } else {
-        ++i_;
-      }
+    const std::size_t end = sql_lex::block_comment_end(s_, i_);
+    if (end == sql_lex::npos) {
+      i_ = s_.size();
+      return unterminated();
     }
-    i_ = s_.size();
-    unterminated();
+    i_ = end;
+    comment_text(s_.substr(start, end - start));
   }
 
   // '...' with '' doubling; with backslash escapes when `escapes` (E'...'). A backslash in an
   // E-string could make it invalid (bad \u escape), so such keys are not cached.
   void quoted_literal(bool escapes, char placeholder) {
+    if (!escapes) {
+      const std::size_t end = sql_lex::quoted_end(s_, i_);
+      i_ = end == sql_lex::npos ? s_.size() : end;
+      if (end == sql_lex::npos) return unterminated();
+      return put(placeholder);
+    }
     ++i_;  // opening quote
     while (i_ < s_.size()) {
       const char c = s_[i_];
@@ -170,20 +170,11 @@ class Scanner {
   }
 
   void quoted_ident() {
-    const std::size_t start = i_++;
-    while (i_ < s_.size()) {
-      if (s_[i_] == '"') {
-        if (peek(1) == '"') {
-          i_ += 2;
-          continue;
-        }
-        ++i_;
-        put(s_.substr(start, i_ - start));
-        return;
-      }
-      ++i_;
-    }
-    unterminated();
+    const std::size_t start = i_;
+    const std::size_t end = sql_lex::quoted_end(s_, i_);
+    i_ = end == sql_lex::npos ? s_.size() : end;
+    if (end == sql_lex::npos) return unterminated();
+    put(s_.substr(start, end - start));
   }
 
   // $1 (parameter) or $tag$...$tag$ (dollar-quoted string). Reached only at a token start, since
@@ -195,23 +186,19 @@ class Scanner {
       while (i_ < s_.size() && is_digit(static_cast<unsigned char>(s_[i_]))) put(s_[i_++]);
       return;
     }
-    std::size_t j = i_ + 1;
-    if (j < s_.size() && is_ident_start(static_cast<unsigned char>(s_[j]))) {
-      while (j < s_.size() && is_ident_char(static_cast<unsigned char>(s_[j])) && s_[j] != '$') ++j;
-    }
-    if (j >= s_.size() || s_[j] != '$') {  // not a dollar quote: a lone '$' (a syntax error)
+    const std::size_t tag = sql_lex::dollar_tag_length(s_, i_);
+    if (tag == 0) {  // not a dollar quote: a lone '$' (a syntax error)
       not_cacheable();
       put('$');
       ++i_;
       return;
     }
-    const std::string_view tag = s_.substr(i_, j - i_ + 1);
-    const std::size_t close = s_.find(tag, j + 1);
-    if (close == std::string_view::npos) {
+    const std::size_t end = sql_lex::dollar_quote_end(s_, i_, tag);
+    if (end == sql_lex::npos) {
       i_ = s_.size();
       return unterminated();
     }
-    i_ = close + tag.size();
+    i_ = end;
     put(kString);
   }
 

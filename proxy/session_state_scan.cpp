@@ -5,11 +5,13 @@
 #include <array>
 #include <cstring>
 
+#include "proxy/sql_lex.hpp"
+
 namespace pgscale::proxy::detail {
 namespace {
 
-bool ident_start(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80; }
-bool ident_char(unsigned char c) { return ident_start(c) || (c >= '0' && c <= '9') || c == '$'; }
+using sql_lex::ident_char;
+using sql_lex::ident_start;
 char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
 constexpr std::array<std::string_view, 12> kLeadingWords = {
@@ -89,70 +91,44 @@ class Scanner {
  private:
   char peek(std::size_t k) const { return i_ + k < s_.size() ? s_[i_ + k] : '\0'; }
 
-  void skip_line_comment() {
-    const auto nl = s_.find('\n', i_);
-    i_ = nl == std::string_view::npos ? s_.size() : nl + 1;
-  }
+  // Comments, literals and dollar quotes end where PostgreSQL's lexer ends them (sql_lex.hpp, shared
+  // with the classifier's normaliser).
+  void skip_line_comment() { i_ = sql_lex::line_comment_end(s_, i_); }
 
   bool skip_block_comment() {  // nested, as in PostgreSQL
-    int depth = 0;
-    while (i_ + 1 < s_.size()) {
-      if (s_[i_] == '/' && s_[i_ + 1] == '*') {
-        ++depth;
-        i_ += 2;
-      } else if (s_[i_] == '*' && s_[i_ + 1] == '/') {
-        i_ += 2;
-        if (--depth == 0) return true;
-      } else {
-        ++i_;
-      }
-    }
-    return false;
+    const std::size_t end = sql_lex::block_comment_end(s_, i_);
+    if (end == sql_lex::npos) return false;
+    i_ = end;
+    return true;
   }
 
   // '...' with '' doubling. A backslash may or may not escape (E'', standard_conforming_strings):
   // rather than guess, give up (false).
   bool skip_string() {
-    ++i_;
-    while (i_ < s_.size()) {
-      const char c = s_[i_++];
-      if (c == '\\') return false;
-      if (c == '\'') {
-        if (peek(0) != '\'') return true;
-        ++i_;
-      }
-    }
-    return false;
+    const std::size_t end = sql_lex::quoted_end(s_, i_);
+    if (end == sql_lex::npos || s_.substr(i_, end - i_).find('\\') != std::string_view::npos) return false;
+    i_ = end;
+    return true;
   }
 
   // "..." with "" doubling; true when it names a relevant function (or is unterminated).
   bool quoted_identifier() {
-    const std::size_t start = ++i_;
-    std::string_view content;
-    for (;;) {
-      const auto q = s_.find('"', i_);
-      if (q == std::string_view::npos) return true;
-      i_ = q + 1;
-      if (peek(0) != '"') {
-        content = s_.substr(start, q - start);
-        break;
-      }
-      ++i_;
-    }
+    const std::size_t end = sql_lex::quoted_end(s_, i_);
+    if (end == sql_lex::npos) return true;
+    const std::string_view content = s_.substr(i_ + 1, end - i_ - 2);
+    i_ = end;
     return relevant_word(content, false);
   }
 
   bool skip_dollar() {  // $tag$ ... $tag$; a lone '$' is skipped
-    std::size_t j = i_ + 1;
-    while (j < s_.size() && s_[j] != '$' && ident_char(static_cast<unsigned char>(s_[j]))) ++j;
-    if (j >= s_.size() || s_[j] != '$') {
+    const std::size_t tag = sql_lex::dollar_tag_length(s_, i_);
+    if (tag == 0) {
       ++i_;
       return true;
     }
-    const std::string_view delim = s_.substr(i_, j - i_ + 1);
-    const auto end = s_.find(delim, j + 1);
-    if (end == std::string_view::npos) return false;
-    i_ = end + delim.size();
+    const std::size_t end = sql_lex::dollar_quote_end(s_, i_, tag);
+    if (end == sql_lex::npos) return false;
+    i_ = end;
     return true;
   }
 

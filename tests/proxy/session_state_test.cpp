@@ -161,6 +161,22 @@ TEST_CASE("scan: too deep statements are not parsed", "[session_state]") {
   CHECK(detail::nesting_bound("a AND b OR (c + d)") == 4);
 }
 
+TEST_CASE("scan: comments, literals and dollar quotes end where PostgreSQL's lexer ends them", "[session_state]") {
+  using detail::ScanVerdict;
+  // A carriage return ends a -- comment (scan.l non_newline): the SET after it is code.
+  CHECK(detail::scan_for_effects("-- note\rSET search_path = x") == ScanVerdict::maybe);
+  CHECK(analyze_effects("-- note\rSET search_path = x").settings);
+  CHECK(detail::scan_for_effects("-- SET search_path = x") == ScanVerdict::none);
+  CHECK(detail::scan_for_effects("/* a /* SET */ b */ SELECT 1") == ScanVerdict::none);
+  CHECK(detail::scan_for_effects("/* a /* b */ SET x = 1") == ScanVerdict::maybe);  // unterminated
+  CHECK(detail::scan_for_effects("SELECT 'it''s; SET x = 1'") == ScanVerdict::none);
+  CHECK(detail::scan_for_effects("SELECT 'a\\'; SELECT 1") == ScanVerdict::maybe);  // backslash: unsure
+  CHECK(detail::scan_for_effects("SELECT $f$ ; SET x = 1 $f$, $$;SET$$") == ScanVerdict::none);
+  CHECK(detail::scan_for_effects("SELECT $f$ ; SET x = 1") == ScanVerdict::maybe);  // unterminated
+  CHECK(detail::scan_for_effects("SELECT \"set_config\"('a', 'b', false)") == ScanVerdict::maybe);
+  CHECK(detail::scan_for_effects("SELECT 1 AS \"x\"\"y\"; SELECT $1") == ScanVerdict::none);
+}
+
 TEST_CASE("quote_literal doubles quotes and backslashes inside E''", "[session_state]") {
   CHECK(quote_literal("abc") == "E'abc'");
   CHECK(quote_literal("it's") == "E'it''s'");
