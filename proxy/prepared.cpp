@@ -204,8 +204,23 @@ void append_bind_header(std::string& out, uint32_t original_length, const BindNa
   protocol::put_cstring(out, statement);
 }
 
+namespace {
+// Whether `sql` starts (after blanks) with `word` as a whole word, ignoring case.
+bool starts_with_word(std::string_view sql, std::string_view word) {
+  size_t i = 0;
+  while (i < sql.size() && is_space(sql[i])) ++i;
+  if (sql.size() - i < word.size() || !ieq(sql.substr(i, word.size()), word)) return false;
+  i += word.size();
+  return i == sql.size() || !(std::isalnum(static_cast<unsigned char>(sql[i])) || sql[i] == '_' || sql[i] == '$' ||
+                              static_cast<unsigned char>(sql[i]) >= 0x80);
+}
+
+}  // namespace
+
 LocalCommand parse_local_command(std::string_view sql) {
   LocalCommand cmd;
+  // Every Query passes here: decide on the first word before splitting (and allocating) words.
+  if (!starts_with_word(sql, "deallocate") && !starts_with_word(sql, "discard")) return cmd;
   std::vector<std::string> w;
   if (!split_words(sql, w) || w.empty()) return cmd;
   if (w.size() == 2 && w[0] == "discard" && w[1] == "all") {
@@ -228,13 +243,12 @@ LocalCommand parse_local_command(std::string_view sql) {
 }
 
 bool may_deallocate(std::string_view sql) {
-  auto has = [&](std::string_view word) {
-    for (size_t i = 0; i + word.size() <= sql.size(); ++i) {
-      if (ieq(sql.substr(i, word.size()), word)) return true;
-    }
-    return false;
-  };
-  return has("dealloc") || has("discard");
+  // One pass: both words start with 'd', which most texts rarely contain.
+  for (size_t i = sql.find_first_of("dD"); i != std::string_view::npos; i = sql.find_first_of("dD", i + 1)) {
+    std::string_view rest = sql.substr(i);
+    if (rest.size() >= 7 && (ieq(rest.substr(0, 7), "dealloc") || ieq(rest.substr(0, 7), "discard"))) return true;
+  }
+  return false;
 }
 
 bool parse_execute(std::string_view sql, ExecuteRef& out) {

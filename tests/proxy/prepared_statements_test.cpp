@@ -188,6 +188,10 @@ TEST_CASE("local commands: DEALLOCATE / DISCARD ALL recognised exactly, the rest
       {"/* c */ DEALLOCATE a", LocalCommand::none, ""},
       {"DEALLOCATE", LocalCommand::none, ""},
       {"SELECT 1", LocalCommand::none, ""},
+      {"DEALLOCATEx a", LocalCommand::none, ""},
+      {"\"deallocate\" a", LocalCommand::none, ""},
+      {"discard_all", LocalCommand::none, ""},
+      {"\n\tDEALLOCATE a", LocalCommand::deallocate, "a"},
       {"", LocalCommand::none, ""},
   };
   for (const auto& row : rows) {
@@ -198,6 +202,8 @@ TEST_CASE("local commands: DEALLOCATE / DISCARD ALL recognised exactly, the rest
   }
   CHECK(may_deallocate("select 1; DEALLOCATE ALL"));
   CHECK(may_deallocate("DisCard all"));
+  CHECK(may_deallocate("dealloc"));
+  CHECK_FALSE(may_deallocate("SELECT d, D, dd FROM deal"));
   CHECK_FALSE(may_deallocate("SELECT * FROM pgbench_accounts WHERE aid = $1"));
 }
 
