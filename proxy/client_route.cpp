@@ -196,10 +196,14 @@ asio::awaitable<ClientSession::Routed> ClientSession::checkout_routed(const std:
     }
     std::string node = ch.node->name;  // ch.node points into topo/cfg: copy before suspending
     auto pool = pool_for_node(cfg, *ch.node);
-    auto c = co_await pool->checkout(ex_);
+    // An idle connection is taken without a coroutine frame; only a wait needs checkout().
+    Pool::Checkout c;
+    c.conn = pool->try_checkout(ex_);
+    if (!c.conn) c = co_await pool->checkout(ex_);
     for (int stale = 0; c.conn && stale < 8 && idle_conn_is_dead(*c.conn); ++stale) {
       pool->checkin(std::move(c.conn), false);
-      c = co_await pool->checkout(ex_);
+      c.conn = pool->try_checkout(ex_);
+      if (!c.conn) c = co_await pool->checkout(ex_);
     }
     if (c.conn && co_await prepare_for_client(*this, *c.conn)) {
       out.conn = std::move(c.conn);
