@@ -423,11 +423,14 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     held_ready.assign(out.substr(out.size() - 6));
     out.remove_suffix(6);
   }
-  if (!out.empty()) {
-    relayed_since_attach_ = true;
-    if (!co_await write_client(out)) co_return false;
-  }
-  if (answered_all && fatal_at == std::string_view::npos) relayed_since_attach_ = false;  // a complete answer
+  // Set before the write: the client may send its next query, and the client loop forward it
+  // here, while the write is in flight. A read that ends with ReadyForQuery 'I' for everything
+  // sent holds only complete answers (and unsolicited messages after them, up to a FATAL/57P01):
+  // that next query has had no byte of its answer relayed and can still be retried elsewhere,
+  // even when the server announced its end in the same read.
+  if (answered_all) relayed_since_attach_ = false;
+  else if (!out.empty()) relayed_since_attach_ = true;
+  if (!out.empty() && !co_await write_client(out)) co_return false;
   if (r.malformed || fatal_at != std::string_view::npos) {
     server_fatal_ = fatal_at != std::string_view::npos;
     co_return false;
@@ -464,7 +467,9 @@ void ClientSession::release_server(bool reusable) {
 asio::awaitable<void> ClientSession::on_server_lost(std::string why) {
   if (co_await reroute_after_failure(why)) co_return;  // client_route.cpp: a read retried elsewhere
   std::string name = server_ ? server_->describe() : "server";
-  spdlog::warn("client {} user={} db={}: lost {}: {}", peer_, user_, database_, name, why);
+  spdlog::warn("client {} user={} db={}: lost {}: {} (awaiting {} ReadyForQuery{}, {})", peer_, user_, database_,
+               name, why, pending_syncs_, unsynced_ ? " and more" : "",
+               route_.target == Target::replica ? "read on a replica" : "primary");
   if (server_) server_->stream().close();
   release_server(false);
   tracker_.reset(undo_);  // nothing more comes from that server; undo what it never confirmed
