@@ -41,6 +41,25 @@ bool is_shutdown_notice(std::string_view body, std::string& text) {
   text = std::string(code) + " " + std::string(e.message());
   return true;
 }
+// A server killed while it answers (pg_ctl stop -m immediate) flushes what it had buffered — the
+// RowDescription and rows of the statement it was running — together with its 57P01 notice. Those
+// bytes need not reach the client: a read whose answer is held back can run again elsewhere and
+// produce them in full. Tracks, over one server read, the output that holds complete answers (up
+// to the last ReadyForQuery that answered everything sent) and whether what follows is only such
+// a plain partial answer. Anything else — an error, a reply pgscale inserted or replaced, a cut
+// frame, the ReadyForQuery of an earlier sync point — commits the client to this server.
+struct ReplayableTail {
+  bool committed;           // a byte of the outstanding answer reached, or must reach, the client
+  size_t complete_out = 0;  // output bytes up to the last answered-everything ReadyForQuery
+  void note(bool completes_all, bool plain, bool whole, char tag, size_t out_len) {
+    if (completes_all) {
+      complete_out = out_len;
+      committed = false;
+    } else if (!plain || !whole || tag == 'Z' || tag == 'E') {
+      committed = true;
+    }
+  }
+};
 }  // namespace
 
 asio::awaitable<void> ClientSession::client_loop() {
@@ -366,16 +385,19 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
   bool rewritten = false;
   size_t copied = 0;
   bool answered_all = false;  // a ReadyForQuery 'I' answered everything sent so far
+  ReplayableTail tail{relayed_since_attach_};
   auto r = sscan_.scan(data, [&](char tag, std::string_view body, bool whole) {
     if (fatal_at != std::string_view::npos) return;
     size_t off = static_cast<size_t>(body.data() - data.data()) - 5;
+    size_t end = whole ? off + 5 + body.size() : data.size();
+    bool completes_all = false;
     if (whole && tag == 'Z' && !body.empty()) {
       tx_status_ = body[0];
       if (pending_syncs_ > 0) --pending_syncs_;
       if (pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I') {
         // Done with what was sent: a retry after a later failure re-sends only what follows
         // (the client may send its next query before this server is released).
-        answered_all = true;
+        answered_all = completes_all = true;
         route_.sent.clear();
         route_.replies_swallowed = 0;
       }
@@ -398,21 +420,29 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     before_.clear();
     after_.clear();
     auto action = tracker_.on_server(tag, body, whole, before_, after_, replacement_, undo_);
-    if (action == ResponseTracker::Action::forward && before_.empty() && after_.empty()) return;
+    bool unchanged = before_.empty() && after_.empty();
+    if (action == ResponseTracker::Action::forward && unchanged) {
+      tail.note(completes_all, true, whole, tag, rewritten ? pump_out_.size() + (end - copied) : end);
+      return;
+    }
     if (action == ResponseTracker::Action::drop) ++route_.replies_swallowed;  // a retry skips it
     if (!rewritten) pump_out_.clear();
     rewritten = true;
-    size_t end = whole ? off + 5 + body.size() : data.size();
     pump_out_.append(data.substr(copied, off - copied));
     pump_out_ += before_;
     if (action == ResponseTracker::Action::forward) pump_out_.append(data.substr(off, end - off));
     else if (action == ResponseTracker::Action::replace) pump_out_ += replacement_;
     pump_out_ += after_;
     copied = end;
+    tail.note(completes_all, unchanged && action == ResponseTracker::Action::drop, whole, tag, pump_out_.size());
   });
   size_t upto = fatal_at != std::string_view::npos ? fatal_at : r.forwardable;
   if (rewritten && upto > copied) pump_out_.append(data.substr(copied, upto - copied));
   std::string_view out = rewritten ? std::string_view(pump_out_) : data.substr(0, upto);
+  if (fatal_at != std::string_view::npos && !tail.committed && tail.complete_out < out.size() &&
+      is_transaction_mode() && route_.target == Target::replica) {
+    out = out.substr(0, tail.complete_out);  // the dying replica's partial answer: retried elsewhere
+  }
   // The transaction may have changed session state: its ReadyForQuery waits until pgscale has
   // read the state back, so ParameterStatus corrections reach the client before it (as they
   // would from PostgreSQL itself).
