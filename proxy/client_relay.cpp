@@ -16,6 +16,9 @@ namespace {
 constexpr size_t kReadChunk = 8 * 1024;
 constexpr size_t kMaxClientBuffer = 2 * 1024 * 1024;
 constexpr size_t kMaxServerBuffer = 256 * 1024;
+// An implicit transaction held back until its Sync (see client_loop): at most this long, this big.
+constexpr auto kHoldUnsynced = std::chrono::seconds(1);
+constexpr size_t kMaxHeldBytes = 256 * 1024;
 
 bool is_sync_point(char tag) { return tag == 'Q' || tag == 'S' || tag == 'F'; }
 
@@ -41,6 +44,17 @@ bool is_shutdown_notice(std::string_view body, std::string& text) {
   text = std::string(code) + " " + std::string(e.message());
   return true;
 }
+// Only Parse/Bind/Describe/Execute/Close: the start of an implicit transaction whose Sync (or
+// Flush) has not arrived yet.
+template <class Frames>
+bool unsynced_extended_batch(const Frames& frames) {
+  if (frames.empty()) return false;
+  for (const auto& f : frames) {
+    if (f.tag != 'P' && f.tag != 'B' && f.tag != 'D' && f.tag != 'E' && f.tag != 'C') return false;
+  }
+  return true;
+}
+
 // A server killed while it answers (pg_ctl stop -m immediate) flushes what it had buffered — the
 // RowDescription and rows of the statement it was running — together with its 57P01 notice. Those
 // bytes need not reach the client: a read whose answer is held back can run again elsewhere and
@@ -116,6 +130,21 @@ asio::awaitable<void> ClientSession::client_loop() {
       cscan_.reset();
       r.forwardable = frames_.back().offset;
       frames_.pop_back();
+    }
+    // Extended-protocol messages of an implicit transaction without their Sync (or a Flush) yet,
+    // no server attached: wait for the rest before choosing the node, so that a read followed, in
+    // a later TCP segment of the same implicit transaction, by a write starts on the primary as
+    // the whole transaction must (on a replica the write would fail with 25006). A client expects
+    // no reply before Sync or Flush; the wait is bounded for one that does anyway.
+    if (!server_ && !skipping_ && !switch_skip_ && !drop_tail_ && !r.malformed && !cscan_.in_streamed_frame() &&
+        is_transaction_mode() && cbuf_.size() <= kMaxHeldBytes && unsynced_extended_batch(frames_) &&
+        rt_.config()->routing.read_write_split) {
+      Deadline hold(ex_);
+      hold.arm(kHoldUnsynced, [this] { client_.cancel(); });
+      co_await client_.wait_readable(ec);
+      hold.disarm();
+      if (!ec) continue;  // more bytes (or EOF): read them, then look at the whole batch again
+      if (ec != asio::error::operation_aborted || client_gone_) co_return;
     }
     if (!co_await process_frames(r.forwardable)) co_return;
     if (r.malformed) {

@@ -1,10 +1,11 @@
 """Pipelined statements through pgscale with libpq's pipeline mode (psycopg.pq is libpq itself).
 
-usage: routing_pipeline.py CONNINFO GAP_SECONDS SQL [SQL ...]
+usage: routing_pipeline.py [--one-sync] CONNINFO GAP_SECONDS SQL [SQL ...]
 Each SQL is sent as its own extended-protocol query followed by a Sync, and flushed; GAP_SECONDS
 pass between two of them, so pgscale reads them separately while the first is still running
 (the first SQL should take longer than the gaps, e.g. pg_sleep). Nothing is read until all are
-sent. Prints one line per SQL: `ok <first column of the last row>` or `error <SQLSTATE> <message>`.
+sent. Prints one line per SQL: `ok <last column of the last row>` or `error <SQLSTATE> <message>`.
+--one-sync: no Sync between the SQLs (one implicit transaction), a single Sync after the last.
 """
 import sys
 import time
@@ -13,7 +14,11 @@ from psycopg import pq
 
 
 def main() -> int:
-    conninfo, gap, sqls = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+    args = sys.argv[1:]
+    one_sync = bool(args) and args[0] == "--one-sync"
+    if one_sync:
+        args = args[1:]
+    conninfo, gap, sqls = args[0], float(args[1]), args[2:]
     pg = pq.PGconn.connect(conninfo.encode())
     if pg.status != pq.ConnStatus.OK:
         print("connect failed:", pg.error_message.decode(errors="replace"), file=sys.stderr)
@@ -23,22 +28,28 @@ def main() -> int:
         if i:
             time.sleep(gap)
         pg.send_query_params(sql.encode(), None)
-        pg.pipeline_sync()
+        if not one_sync or i == len(sqls) - 1:
+            pg.pipeline_sync()
         while pg.flush() == 1:
             time.sleep(0.001)
     out = []
     syncs = 0
+    want_syncs = 1 if one_sync else len(sqls)
     last = None
     for _ in range(20 * len(sqls) + 20):  # every loop bounded: a result, a None or a sync each
-        if syncs == len(sqls):
+        if syncs == want_syncs:
             break
         r = pg.get_result()
         if r is None:
+            if one_sync and last is not None:  # the end of one statement's results
+                out.append(last)
+                last = None
             continue
         st = r.status
         if st == pq.ExecStatus.PIPELINE_SYNC:
             syncs += 1
-            out.append(last if last is not None else "none")
+            if not one_sync:
+                out.append(last if last is not None else "none")
             last = None
         elif st == pq.ExecStatus.TUPLES_OK:
             last = "ok " + (r.get_value(r.ntuples - 1, r.nfields - 1) or b"").decode() if r.ntuples else "ok"
@@ -55,7 +66,7 @@ def main() -> int:
         print(line)
     pg.exit_pipeline_mode()
     pg.finish()
-    return 0 if syncs == len(sqls) else 3
+    return 0 if syncs == want_syncs else 3
 
 
 if __name__ == "__main__":

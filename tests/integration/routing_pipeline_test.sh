@@ -3,7 +3,8 @@
 # before the read's ReadyForQuery came back) runs on the primary: pgscale forwards the read, waits
 # for the replica's ReadyForQuery 'I', then attaches the primary for the write (check_route).
 # With pool.checkout_timeout shorter than the read, the write gets an error in its place and the
-# pipeline goes on. SET pgscale.route inside a transaction block (any spelling) is answered by
+# pipeline goes on. A read and a write in ONE implicit transaction (no Sync between them), sent in
+# separate TCP segments, both run on the primary. SET pgscale.route inside a transaction block (any spelling) is answered by
 # pgscale and takes effect for the next transaction.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -47,6 +48,16 @@ expect_eq "write 3 on the primary" "ok $P" "$(sed -n 3p <<<"$out")"
 expect_eq "read 4 after the write, no error" ok "$(sed -n 4p <<<"$out" | cut -d' ' -f1)"
 expect_eq "two rows written" 2 "$(super_psql -d "$PGSCALE_APP_DB" -At -c "SELECT count(*) FROM rt_pipe")"
 
+# One implicit transaction (no Sync between): a plain read flushed first, the write 0.3 s later in
+# another TCP segment. pgscale holds the read until the Sync arrives and sends both to the
+# primary (on a replica the write would fail with 25006).
+out="$(timeout 60 /usr/bin/python3 "$HERE/routing_pipeline.py" --one-sync "$(conninfo "$TARGET_PORT")" 0.3 \
+  "SELECT inet_server_port()" "$WRITE" 2>&1)"
+echo "$out" | sed 's/^/# one implicit transaction: /'
+expect_eq "read of an implicit transaction that later writes: on the primary" "ok $P" "$(sed -n 1p <<<"$out")"
+expect_eq "its write, in a later segment: on the primary, no error" "ok $P" "$(sed -n 2p <<<"$out")"
+expect_eq "three rows written" 3 "$(super_psql -d "$PGSCALE_APP_DB" -At -c "SELECT count(*) FROM rt_pipe")"
+
 # The wait for the replica is bounded by pool.checkout_timeout: the write gets an error in its
 # place (after the read's rows), the read after it runs normally.
 routing_start "$FAST_PORT" checkout_timeout=500ms
@@ -56,7 +67,7 @@ echo "$out" | sed 's/^/# pipeline (checkout_timeout 500ms): /'
 expect_match "slow read still answered" "^ok ($R1|$R2)$" "$(sed -n 1p <<<"$out")"
 expect_match "write refused after the bounded wait" "^error 53300 .*checkout_timeout" "$(sed -n 2p <<<"$out")"
 expect_eq "next pipelined statement answered" "ok after" "$(sed -n 3p <<<"$out")"
-expect_eq "the refused write wrote nothing" 2 "$(super_psql -d "$PGSCALE_APP_DB" -At -c "SELECT count(*) FROM rt_pipe")"
+expect_eq "the refused write wrote nothing" 3 "$(super_psql -d "$PGSCALE_APP_DB" -At -c "SELECT count(*) FROM rt_pipe")"
 TARGET_PORT=$((P + 25))
 
 # SET pgscale.route inside a transaction block, every spelling that works outside one: answered
