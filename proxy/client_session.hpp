@@ -107,6 +107,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<void> pump();
   asio::awaitable<void> pump_server(std::shared_ptr<ServerConn> server);
   asio::awaitable<bool> relay_server_bytes(ServerConn& server, bool& release);
+  struct ServerRead;  // one server read being relayed (client_relay.cpp)
+  void on_server_frame(ServerConn& server, ServerRead& rd, char tag, std::string_view body, bool whole);
+  std::string_view server_output(ServerRead& rd, const ScanResult& r, std::string& held_ready);
   void start_pump();
   void release_server(bool reusable);
   asio::awaitable<void> on_server_lost(std::string why);
