@@ -21,10 +21,14 @@ std::string registry_key(std::string_view query, const std::vector<uint32_t>& ty
   return key;
 }
 
+// Compares with SQL keywords, which are ASCII: an inline ASCII fold (std::tolower is a libc call
+// per byte, and every Query reaches here through plan_frame).
+char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
 bool ieq(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) != std::tolower(static_cast<unsigned char>(b[i]))) return false;
+    if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
   }
   return true;
 }
