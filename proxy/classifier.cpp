@@ -9,6 +9,7 @@
 
 #include "proxy/classifier_analysis.hpp"
 #include "proxy/classifier_normalize.hpp"
+#include "proxy/session_state_scan.hpp"
 #include "proxy/statement_cache.hpp"
 
 namespace pgscale::classifier {
@@ -290,35 +291,99 @@ void Analysis::add_effect(SessionEffect e) {
 
 }  // namespace detail
 
+namespace {
+
+// classify_with_hint plus the session-state scan verdict, both computed once per cache entry.
+Classification classify_full(std::string_view sql, const ClassifierContext& ctx, const NormalizeResult& nr) {
+  Classification c = classify_with_hint(sql, ctx, nr);
+  c.session_scan_clear = proxy::detail::scan_for_effects(sql) == proxy::detail::ScanVerdict::none;
+  return c;
+}
+
+// Per worker thread: texts classified lately, by exact text. The same text is asked for several
+// times in a row (the route code's directive check and transaction summary, the relay's
+// session-state check), and a prepared statement's text (one interned string for every client)
+// at each Bind: a repeat costs a comparison instead of a normalise and a cache probe. The slot
+// comes from the text's address and length, so a client's next statement in the same buffer
+// replaces its last one; between the route code's lookup and the relay's, other clients of the
+// thread run (the checkout may wait), hence room for a few hundred clients' texts. An exact-text
+// result is right whether or not it was cacheable.
+constexpr unsigned kMemoSlotBits = 8;
+constexpr std::size_t kMemoSlots = std::size_t{1} << kMemoSlotBits;
+constexpr std::size_t kMemoMaxText = 1024;  // longer texts: the copy would cost more than it saves
+
+struct MemoEntry {
+  std::uint64_t owner = 0;  // Classifier id; 0 = empty
+  std::uint64_t epoch = 0;
+  std::string text;
+  std::shared_ptr<const Classification> value;
+};
+
+MemoEntry* memo_slot(std::string_view sql) {
+  if (sql.size() > kMemoMaxText) return nullptr;
+  thread_local std::array<MemoEntry, kMemoSlots> memo;
+  // Multiplicative hash: client buffers sit at addresses a power of two apart, whose low bits agree.
+  const std::uint64_t a = reinterpret_cast<std::uintptr_t>(sql.data()) ^ (std::uint64_t{sql.size()} << 48);
+  return &memo[(a * 0x9E3779B97F4A7C15ull) >> (64 - kMemoSlotBits)];
+}
+
+bool memo_matches(const MemoEntry* m, std::uint64_t owner, std::uint64_t epoch, std::string_view sql) {
+  return m && m->owner == owner && m->epoch == epoch && std::string_view(m->text) == sql;
+}
+
+std::atomic<std::uint64_t> g_next_classifier_id{1};
+
+}  // namespace
+
 Classification classify(std::string_view sql, const ClassifierContext& ctx) {
   thread_local std::string key;
   const NormalizeResult nr = normalize(sql, key);
-  return classify_with_hint(sql, ctx, nr);
+  return classify_full(sql, ctx, nr);
 }
 
 Classifier::Classifier(ClassifierContext ctx, std::size_t cache_size)
     : ctx_(std::make_shared<const ClassifierContext>(std::move(ctx))),
-      cache_(std::make_unique<StatementCache>(cache_size)) {}
+      cache_(std::make_unique<StatementCache>(cache_size)),
+      id_(g_next_classifier_id.fetch_add(1, std::memory_order_relaxed)) {}
 
 Classifier::~Classifier() = default;
 
 std::shared_ptr<const Classification> Classifier::classify(std::string_view sql) const {
+  // Epoch before context: an entry computed with an old context is tagged with an old epoch.
+  const std::uint64_t epoch = cache_->epoch();
+  MemoEntry* m = memo_slot(sql);
+  if (memo_matches(m, id_, epoch, sql)) {
+    cache_->count_memo_hit();
+    return m->value;
+  }
   thread_local std::string key;
   const NormalizeResult nr = normalize(sql, key);
   const bool usable = nr.status == NormalizeStatus::ok;
   std::uint64_t h = 0;
+  std::shared_ptr<const Classification> result;
   if (usable) {
     h = StatementCache::hash(key);
-    if (auto hit = cache_->find(key, h)) return hit;
+    result = cache_->find(key, h);
   } else {
     cache_->count_bypass();
   }
-  // Epoch before context: an entry computed with an old context is tagged with an old epoch.
-  const std::uint64_t epoch = cache_->epoch();
-  const auto ctx = ctx_.load();
-  auto result = std::make_shared<const Classification>(classify_with_hint(sql, *ctx, nr));
-  if (usable && result->cacheable) cache_->insert(key, h, epoch, result);
+  if (!result) {
+    const auto ctx = ctx_.load();
+    result = std::make_shared<const Classification>(classify_full(sql, *ctx, nr));
+    if (usable && result->cacheable) cache_->insert(key, h, epoch, result);
+  }
+  if (m) {
+    m->owner = id_;
+    m->epoch = epoch;
+    m->text.assign(sql);
+    m->value = result;
+  }
   return result;
+}
+
+std::shared_ptr<const Classification> Classifier::recent(std::string_view sql) const {
+  const MemoEntry* m = memo_slot(sql);
+  return memo_matches(m, id_, cache_->epoch(), sql) ? m->value : nullptr;
 }
 
 void Classifier::set_context(ClassifierContext ctx) {

@@ -140,6 +140,10 @@ struct Classification {
   int statement_count = 0;
   std::string error;       // parse error message (reasons has parse_error)
   bool cacheable = true;   // false when the result depends on literal values (SET values, ...)
+  // The session-state scan (proxy/session_state_scan.hpp) finds no word in the text that could
+  // change session state. The scan skips literals, so this holds for every text with the same
+  // cache key: the relay then skips analyze_effects() for a statement classified once.
+  bool session_scan_clear = false;
 };
 
 enum class Volatility : char { unknown = 0, immutable = 'i', stable = 's', volatile_ = 'v' };
@@ -189,6 +193,10 @@ class Classifier {
 
   std::shared_ptr<const Classification> classify(std::string_view sql) const;
 
+  // The classification of exactly this text when this thread classified it recently (a per-thread
+  // memo by exact text, also what classify() answers repeats from), else null. Never parses.
+  std::shared_ptr<const Classification> recent(std::string_view sql) const;
+
   // New catalog / read-safe list (reload, catalog refresh): invalidates every cached result.
   void set_context(ClassifierContext ctx);
   std::shared_ptr<const ClassifierContext> context() const { return ctx_.load(); }
@@ -197,6 +205,7 @@ class Classifier {
  private:
   std::atomic<std::shared_ptr<const ClassifierContext>> ctx_;
   std::unique_ptr<StatementCache> cache_;
+  const std::uint64_t id_;  // tells the memo entries of this instance from a former one's
 };
 
 }  // namespace pgscale::classifier

@@ -12,6 +12,7 @@
 #include "protocol/simple_query.hpp"
 #include "protocol/startup.hpp"
 #include "proxy/client_session.hpp"
+#include "proxy/session_state_scan.hpp"
 
 namespace pgscale::proxy {
 
@@ -69,6 +70,20 @@ bool answered_here(const ClientStatements::LocalDeallocate& local, char tag, std
 // the client's names go as they would on a direct connection (DISCARD ALL fails inside a block),
 // and the server's LRU forgets everything — it must only say what the server surely has, and a
 // statement it forgot but the server kept is Closed before it is parsed again.
+// What `sql` may do to session state. The route code has just classified the same text (its
+// directive check, transaction summary or check_route), and the classification carries the
+// session-state scan's verdict, computed once per cache entry: a clear verdict is taken from
+// there, everything else is analysed as before. The cached verdict stands for texts that differ
+// in literals only, so it is not used for texts long enough that a literal could make the scan
+// find them too complex to parse (never for a short text: the bound counts characters).
+StatementEffects effects_of(const classifier::Classifier& cl, std::string_view sql) {
+  if (sql.size() <= detail::kMaxNesting) {
+    auto c = cl.recent(sql);
+    if (c && c->session_scan_clear) return {};
+  }
+  return analyze_effects(sql);
+}
+
 void forwarded_deallocation(const StatementEffects& e, ClientStatements& names, ServerConn* server, char tx_status) {
   if (!e.deallocate_all && !e.discard_all && e.deallocate_names.empty()) return;
   if (e.deallocate_all || (e.discard_all && tx_status == 'I')) names.clear();
@@ -521,11 +536,11 @@ void ClientSession::note_effects(const Frame& f) {
     }
   }
   if (text.empty()) return;
-  state_.note(analyze_effects(text));
+  state_.note(effects_of(rt_.classifier(), text));
   ExecuteRef ex;
   if (f.tag != 'B' && parse_execute(text, ex)) {
     std::string_view executed = statement_text(ex.name);
-    if (!executed.empty()) state_.note(analyze_effects(executed));
+    if (!executed.empty()) state_.note(effects_of(rt_.classifier(), executed));
   }
 }
 

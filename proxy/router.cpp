@@ -1,6 +1,8 @@
 #include "proxy/router.hpp"
 
 #include <random>
+#include <string>
+#include <vector>
 
 namespace pgscale::proxy {
 
@@ -23,19 +25,60 @@ Choice Router::choose(const config::Config& cfg, const Topology& topo, TargetDec
   return select_node(in);
 }
 
-std::shared_ptr<std::atomic<int64_t>> Router::counter(const std::string& node) {
+namespace {
+
+// Per worker thread: the counters it has used, by router and node. The map only grows and a
+// counter lives as long as anyone holds it, so a copy of the pointer stays right: a transaction's
+// ticket and the least_outstanding reads (once per candidate) take no lock and search no map.
+struct ThreadCounter {
+  uint64_t router = 0;
+  std::string node;
+  std::shared_ptr<std::atomic<int64_t>> counter;
+};
+constexpr size_t kMaxThreadCounters = 64;  // beyond it (many routers or nodes) start afresh
+thread_local std::vector<ThreadCounter> t_counters;
+
+std::atomic<uint64_t> g_next_router_id{1};
+
+}  // namespace
+
+Router::Router() : id_(g_next_router_id.fetch_add(1, std::memory_order_relaxed)) {}
+
+const Router::Counter* Router::thread_counter(std::string_view node) const {
+  for (const ThreadCounter& t : t_counters) {
+    if (t.router == id_ && t.node == node) return &t.counter;
+  }
+  return nullptr;
+}
+
+const Router::Counter& Router::remember(std::string_view node, Counter c) const {
+  if (t_counters.size() >= kMaxThreadCounters) t_counters.clear();
+  t_counters.push_back(ThreadCounter{id_, std::string(node), std::move(c)});
+  return t_counters.back().counter;
+}
+
+Router::Counter Router::counter(const std::string& node) {
   std::lock_guard lk(mu_);
   auto& c = counters_[node];
   if (!c) c = std::make_shared<std::atomic<int64_t>>(0);
   return c;
 }
 
-OutstandingTicket Router::take_ticket(const std::string& node) { return OutstandingTicket(counter(node)); }
+OutstandingTicket Router::take_ticket(const std::string& node) {
+  const Counter* c = thread_counter(node);
+  return OutstandingTicket(c ? *c : remember(node, counter(node)));
+}
 
 int64_t Router::outstanding(std::string_view node) const {
-  std::lock_guard lk(mu_);
-  auto it = counters_.find(node);
-  return it == counters_.end() ? 0 : it->second->load(std::memory_order_relaxed);
+  if (const Counter* c = thread_counter(node)) return (*c)->load(std::memory_order_relaxed);
+  Counter found;
+  {
+    std::lock_guard lk(mu_);
+    auto it = counters_.find(node);
+    if (it == counters_.end()) return 0;  // no ticket yet: not copied, it may be created later
+    found = it->second;
+  }
+  return remember(node, std::move(found))->load(std::memory_order_relaxed);
 }
 
 }  // namespace pgscale::proxy

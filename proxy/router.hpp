@@ -57,6 +57,8 @@ class OutstandingTicket {
 
 class Router {
  public:
+  Router();
+
   // Shard 0's primary as the YAML says (the greeting and session-mode pool; no topology needed).
   // nullopt when the topology has no node.
   static std::optional<Route> route(const config::Config& cfg, const RouteRequest& req);
@@ -69,8 +71,13 @@ class Router {
   int64_t outstanding(std::string_view node) const;
 
  private:
-  std::shared_ptr<std::atomic<int64_t>> counter(const std::string& node);
+  using Counter = std::shared_ptr<std::atomic<int64_t>>;
+  Counter counter(const std::string& node);
+  // The counter of `node` from this thread's copy of the map (no lock), null when not copied yet.
+  const Counter* thread_counter(std::string_view node) const;
+  const Counter& remember(std::string_view node, Counter c) const;
 
+  const uint64_t id_;  // tells this Router's entries in the per-thread copies from a former one's
   std::atomic<uint64_t> ticket_{0};
   mutable std::mutex mu_;  // guards the map only; counters are atomics
   std::map<std::string, std::shared_ptr<std::atomic<int64_t>>, std::less<>> counters_;

@@ -205,6 +205,8 @@ bool SessionState::apply_inspect(const QueryResult& r, Settings& server_settings
 }
 
 std::string SessionState::replay_sql(const Settings& server_settings) const {
+  // Every checkout asks; almost always the server already runs exactly these settings.
+  if (server_settings == settings_) return {};
   std::string sets, resets;
   for (const auto& [name, value] : settings_) {
     const std::string* have = find_setting(server_settings, name);

@@ -125,6 +125,7 @@ CacheStats StatementCache::stats() const {
     st.inserts += sh->inserts;
     st.evictions += sh->evictions;
   }
+  st.hits += memo_hits_.load(std::memory_order_relaxed);
   st.bypass = bypass_.load(std::memory_order_relaxed);
   return st;
 }

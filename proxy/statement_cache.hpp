@@ -32,6 +32,8 @@ class StatementCache {
   void insert(std::string_view key, std::uint64_t hash, std::uint64_t epoch,
               std::shared_ptr<const Classification> value);
   void count_bypass() { bypass_.fetch_add(1, std::memory_order_relaxed); }
+  // A repeat answered by the Classifier's per-thread memo before the cache: counted as a hit.
+  void count_memo_hit() { memo_hits_.fetch_add(1, std::memory_order_relaxed); }
   CacheStats stats() const;
   std::size_t capacity() const { return capacity_; }
 
@@ -43,6 +45,7 @@ class StatementCache {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::atomic<std::uint64_t> epoch_{1};
   std::atomic<std::uint64_t> bypass_{0};
+  alignas(64) std::atomic<std::uint64_t> memo_hits_{0};  // not beside the epoch every lookup reads
 };
 
 }  // namespace pgscale::classifier

@@ -109,3 +109,39 @@ TEST_CASE("cache: concurrent use from several threads", "[classifier][cache]") {
   CHECK(st.hits + st.misses == 4 * 3000);
   CHECK(st.hits > st.misses);
 }
+
+TEST_CASE("memo: the very same text again is answered without a cache probe, counted as a hit", "[classifier][cache]") {
+  Classifier cl({}, 100);
+  const std::string sql = "SELECT abalance FROM pgbench_accounts WHERE aid = 7";
+  CHECK(cl.recent(sql) == nullptr);  // never classified: recent() does not parse
+  const auto a = cl.classify(sql);
+  CHECK(cl.recent(sql).get() == a.get());
+  const std::string copy = sql;  // another buffer, same text
+  CHECK(cl.classify(copy).get() == a.get());
+  CHECK(cl.classify(sql).get() == a.get());
+  CHECK(cl.stats().hits == 2);
+  CHECK(cl.stats().misses == 1);
+  CHECK(cl.recent("SELECT abalance FROM pgbench_accounts WHERE aid = 8") == nullptr);
+  // Not cacheable (depends on a literal) but exactly this text: the memo may answer it.
+  const std::string set = "SET search_path = 'a'";
+  const auto s1 = cl.classify(set);
+  const auto s2 = cl.classify(set);
+  CHECK(s1.get() == s2.get());
+  REQUIRE(s2->session.size() == 1);
+  CHECK(s2->session[0].value == "'a'");
+  // Another Classifier does not see this one's memo.
+  Classifier other({}, 100);
+  CHECK(other.recent(sql) == nullptr);
+}
+
+TEST_CASE("memo: a new context invalidates remembered texts too", "[classifier][cache]") {
+  Classifier cl({}, 100);
+  const std::string sql = "SELECT my_fn(1)";
+  CHECK(cl.classify(sql)->route == RouteClass::primary);
+  REQUIRE(cl.recent(sql));
+  auto cat = std::make_shared<MapFunctionCatalog>();
+  cat->add("my_fn", Volatility::stable);
+  cl.set_context({cat, {}});
+  CHECK(cl.recent(sql) == nullptr);
+  CHECK(cl.classify(sql)->route == RouteClass::replica_safe);
+}

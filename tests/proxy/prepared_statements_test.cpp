@@ -205,6 +205,14 @@ TEST_CASE("local commands: DEALLOCATE / DISCARD ALL recognised exactly, the rest
   CHECK(may_deallocate("dealloc"));
   CHECK_FALSE(may_deallocate("SELECT d, D, dd FROM deal"));
   CHECK_FALSE(may_deallocate("SELECT * FROM pgbench_accounts WHERE aid = $1"));
+  // Either case at any position, the word right at the end, a 'd' too near the end to start one.
+  CHECK(may_deallocate("select 1;dEaLlOcAtE x"));
+  CHECK(may_deallocate("SELECT dd; DISCARD"));
+  CHECK(may_deallocate("ddiscard"));
+  CHECK_FALSE(may_deallocate("discar"));
+  CHECK_FALSE(may_deallocate("SELECT 1 FROM discarX"));
+  CHECK_FALSE(may_deallocate("SELECT deallo_X, DISCAR_d FROM d"));
+  CHECK(may_deallocate("SELECT deallo_X, DISCARd_ FROM d"));
 }
 
 TEST_CASE("SQL EXECUTE: the statement name and where it is, so it can be replaced", "[prepared]") {

@@ -4,6 +4,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "proxy/classifier.hpp"
@@ -545,4 +546,30 @@ TEST_CASE("router: a statement pipelined behind a replica read leaves the replic
   // SET pgscale.route = primary pipelined before a read: that read leaves the replica.
   h.summary({"SET pgscale.route = primary"});
   CHECK(must_leave_server(next("SELECT 1"), on_replica, h.session, h.cfg));
+}
+
+TEST_CASE("router: counters copied per thread stay shared and per router") {
+  Router r;
+  CHECK(r.outstanding("r2") == 0);  // no counter yet: a later ticket must still be seen
+  auto a = r.take_ticket("r2");
+  CHECK(r.outstanding("r2") == 1);
+  // Another thread's tickets and reads use the same counter.
+  int64_t seen_there = -1;
+  std::thread([&] {
+    auto b = r.take_ticket("r2");
+    seen_there = r.outstanding("r2");
+  }).join();
+  CHECK(seen_there == 2);
+  CHECK(r.outstanding("r2") == 1);
+  // A second router on this thread has counters of its own.
+  Router other;
+  CHECK(other.outstanding("r2") == 0);
+  auto c = other.take_ticket("r2");
+  CHECK(other.outstanding("r2") == 1);
+  CHECK(r.outstanding("r2") == 1);
+  // More nodes than the per-thread copy holds: counts stay right when it starts afresh.
+  std::vector<OutstandingTicket> many;
+  for (int i = 0; i < 200; ++i) many.push_back(r.take_ticket("n" + std::to_string(i % 100)));
+  for (int i = 0; i < 100; ++i) CHECK(r.outstanding("n" + std::to_string(i)) == 2);
+  CHECK(r.outstanding("r2") == 1);
 }

@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/classifier.hpp"
 #include "proxy/session_state.hpp"
 #include "proxy/session_state_scan.hpp"
 
@@ -126,6 +127,41 @@ TEST_CASE("analyze_effects: SQL -> effects table", "[session_state]") {
     // Twice: the second answer comes from the cache and must be the same.
     CHECK(analyze_effects(c.sql) == e);
   }
+}
+
+// The relay takes "no session-state effect" from the cached classification (computed once per
+// literal-free text) instead of scanning every statement: it must never hide an effect.
+TEST_CASE("classification's scan verdict: clear only where analyze_effects finds nothing", "[session_state]") {
+  pgscale::classifier::Classifier cl({}, 1000);
+  for (const auto& c : kEffects) {
+    INFO(c.sql);
+    const auto r = cl.classify(c.sql);
+    REQUIRE(r);
+    const bool effect = c.settings || c.pins || c.unpins;
+    if (effect) CHECK_FALSE(r->session_scan_clear);
+    if (r->session_scan_clear) CHECK_FALSE(analyze_effects(c.sql).any());
+    CHECK(r->session_scan_clear == (detail::scan_for_effects(c.sql) == detail::ScanVerdict::none));
+  }
+  CHECK(cl.classify("SELECT abalance FROM pgbench_accounts WHERE aid = 1")->session_scan_clear);
+}
+
+TEST_CASE("classification's scan verdict holds for every text of its cache entry", "[session_state]") {
+  pgscale::classifier::Classifier cl({}, 1000);
+  // Same key (only literals differ); the second text has a backslash the scan defers to the
+  // parser for: the parser finds nothing either, so the cached verdict is the same answer.
+  const auto a = cl.classify("SELECT 'x' FROM t WHERE a = 1");
+  const auto b = cl.classify("SELECT '\\set_config(' FROM t WHERE a = 2");
+  REQUIRE(a.get() == b.get());
+  CHECK(a->session_scan_clear);
+  CHECK(detail::scan_for_effects("SELECT '\\set_config(' FROM t WHERE a = 2") == detail::ScanVerdict::maybe);
+  CHECK_FALSE(analyze_effects("SELECT '\\set_config(' FROM t WHERE a = 2").any());
+  // set_config's effect depends on its literal arguments: never clear, so analyzed every time.
+  const auto local = cl.classify("SELECT set_config('search_path', 'a', 'true')");
+  const auto session = cl.classify("SELECT set_config('search_path', 'a', 'false')");
+  CHECK_FALSE(local->session_scan_clear);
+  CHECK_FALSE(session->session_scan_clear);
+  CHECK_FALSE(analyze_effects("SELECT set_config('search_path', 'a', 'true')").any());
+  CHECK(analyze_effects("SELECT set_config('search_path', 'a', 'false')").settings);
 }
 
 TEST_CASE("analyze_effects: DISCARD ALL and DEALLOCATE details", "[session_state]") {
