@@ -66,10 +66,6 @@ bool answered_here(const ClientStatements::LocalDeallocate& local, char tag, std
   }
 }
 
-// SQL the server is about to run that may drop prepared statements (DEALLOCATE, DISCARD ALL):
-// the client's names go as they would on a direct connection (DISCARD ALL fails inside a block),
-// and the server's LRU forgets everything — it must only say what the server surely has, and a
-// statement it forgot but the server kept is Closed before it is parsed again.
 // What `sql` may do to session state. The route code has just classified the same text (its
 // directive check, transaction summary or check_route), and the classification carries the
 // session-state scan's verdict, computed once per cache entry: a clear verdict is taken from
@@ -84,6 +80,10 @@ StatementEffects effects_of(const classifier::Classifier& cl, std::string_view s
   return analyze_effects(sql);
 }
 
+// SQL the server is about to run that may drop prepared statements (DEALLOCATE, DISCARD ALL):
+// the client's names go as they would on a direct connection (DISCARD ALL fails inside a block),
+// and the server's LRU forgets everything — it must only say what the server surely has, and a
+// statement it forgot but the server kept is Closed before it is parsed again.
 void forwarded_deallocation(const StatementEffects& e, ClientStatements& names, ServerConn* server, char tx_status) {
   if (!e.deallocate_all && !e.discard_all && e.deallocate_names.empty()) return;
   if (e.deallocate_all || (e.discard_all && tx_status == 'I')) names.clear();
