@@ -59,10 +59,17 @@ asio::awaitable<void> ClientSession::client_loop() {
       went_idle = false;
       cbuf_.release();
       std::vector<Frame>().swap(frames_);  // 64 reserved frames are 1.5 KiB of an idle session
-      co_await client_.wait_readable(ec);
-      if (ec) {
-        if (ec == asio::error::operation_aborted && draining_ && !client_gone_) continue;
+      if (unparked_) {
+        unparked_ = false;  // resume_loop: the parked wait saw the socket readable
+      } else if (can_park()) {
+        parked_ = true;  // run()/resume_loop() leave a readiness wait without coroutine frames
         co_return;
+      } else {
+        co_await client_.wait_readable(ec);
+        if (ec) {
+          if (ec == asio::error::operation_aborted && draining_ && !client_gone_) continue;
+          co_return;
+        }
       }
     }
     if (frames_.capacity() == 0) frames_.reserve(16);  // once per wake-up, not per read

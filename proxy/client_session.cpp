@@ -7,6 +7,8 @@
 #include <mutex>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "protocol/auth.hpp"
@@ -64,7 +66,18 @@ asio::awaitable<void> ClientSession::run() {
   try {
     co_await run_steps();
   } catch (const std::exception& e) {
+    parked_ = false;
     spdlog::error("client {}: internal error: {}", peer_, e.what());
+  }
+  co_await end_or_park();
+}
+
+// The client loop ended: either the session is over, or it parked (can_park) and waits for
+// the client's next message without any coroutine.
+asio::awaitable<void> ClientSession::end_or_park() {
+  if (parked_) {
+    park();
+    co_return;
   }
   try {
     co_await finish();
@@ -72,6 +85,32 @@ asio::awaitable<void> ClientSession::run() {
     spdlog::error("client {}: internal error at close: {}", peer_, e.what());
   }
   rt_.remove_session(registry_it_);
+}
+
+// Nothing else of the session runs (no pump, no write, no internal query): the client loop may
+// return instead of waiting for the socket.
+bool ClientSession::can_park() const {
+  return pumps_running_ == 0 && !server_ && !draining_ && !client_gone_ && !terminated_ && !internal_busy_ &&
+         write_serving_ == write_ticket_ && cbuf_.size() == 0;
+}
+
+// The wait holds the session (as the coroutine frames did); a drain's cancel() ends it too.
+void ClientSession::park() {
+  client_.async_wait_readable([self = shared_from_this()](error_code) {
+    self->parked_ = false;
+    self->unparked_ = true;
+    asio::co_spawn(self->ex_, [self]() { return self->resume_loop(); }, asio::detached);
+  });
+}
+
+asio::awaitable<void> ClientSession::resume_loop() {
+  try {
+    co_await client_loop();
+  } catch (const std::exception& e) {
+    parked_ = false;
+    spdlog::error("client {}: internal error: {}", peer_, e.what());
+  }
+  co_await end_or_park();
 }
 
 asio::awaitable<void> ClientSession::run_steps() {

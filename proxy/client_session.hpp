@@ -228,6 +228,15 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool idle_check_armed_ = false;
   bool pump_idle_ = false;        // the pump is to end (the session went idle)
 
+  // --- parking --- (client_session.cpp) An idle session keeps no coroutine: client_loop returns
+  // with parked_ set, run() leaves a plain readiness wait on the socket (park()), and that wait
+  // starts resume_loop(). The coroutine frames of run/run_steps/client_loop are ~2 KiB.
+  bool can_park() const;
+  void park();
+  asio::awaitable<void> resume_loop();
+  asio::awaitable<void> end_or_park();
+  bool parked_ = false;           // client_loop returned to wait for the client without a coroutine
+  bool unparked_ = false;         // resume_loop's client_loop: the socket is readable, read it
 };
 
 }  // namespace pgscale::proxy

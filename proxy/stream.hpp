@@ -38,6 +38,18 @@ class Stream {
   // when OpenSSL already holds decrypted bytes. Costs one epoll_ctl instead of the failed
   // speculative recv() a read_some on an empty socket makes, so it is no dearer on the hot path.
   asio::awaitable<void> wait_readable(error_code& ec);
+  // wait_readable for a session that keeps no coroutine while it waits: `handler(error_code)`
+  // is posted (never run inline) when a read would not block, or at once when OpenSSL already
+  // holds decrypted bytes or the stream is closed.
+  template <class Handler>
+  void async_wait_readable(Handler&& handler) {
+    if (closed_ || (tls_ && tls_pending())) {
+      error_code ec = closed_ ? error_code(asio::error::bad_descriptor) : error_code();
+      asio::post(socket_.get_executor(), [h = std::forward<Handler>(handler), ec]() mutable { h(ec); });
+      return;
+    }
+    socket_.async_wait(tcp::socket::wait_read, std::forward<Handler>(handler));
+  }
   // Reads exactly buf.size() bytes.
   asio::awaitable<void> read_exact(asio::mutable_buffer buf, error_code& ec);
   asio::awaitable<void> write_all(std::string_view bytes, error_code& ec);
@@ -65,6 +77,7 @@ class Stream {
   std::string peer() const;  // "addr:port" for logs
 
  private:
+  bool tls_pending() const noexcept;
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
   bool closed_ = false;
