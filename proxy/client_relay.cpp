@@ -49,10 +49,17 @@ asio::awaitable<void> ClientSession::client_loop() {
       went_idle = false;
       cbuf_.release();
       std::vector<Frame>().swap(frames_);  // 64 reserved frames are 1.5 KiB of an idle session
-      co_await client_.wait_readable(ec);
-      if (ec) {
-        if (ec == asio::error::operation_aborted && draining_ && !client_gone_) continue;
+      if (unparked_) {
+        unparked_ = false;  // resume_loop: the parked wait saw the socket readable
+      } else if (can_park()) {
+        parked_ = true;  // run()/resume_loop() leave a readiness wait without coroutine frames
         co_return;
+      } else {
+        co_await client_.wait_readable(ec);
+        if (ec) {
+          if (ec == asio::error::operation_aborted && draining_ && !client_gone_) continue;
+          co_return;
+        }
       }
     }
     if (frames_.capacity() == 0) frames_.reserve(16);  // once per wake-up, not per read
@@ -281,16 +288,18 @@ asio::awaitable<bool> ClientSession::handle_skipped(const Frame&) {
   co_return co_await write_client(out);
 }
 
-// One pump per session (not per transaction: starting a coroutine per attach cost ~15 % of the
-// instructions of a pgbench -S transaction). An attach resets the per-server scan state and
-// wakes it; it serves each attached server until that server is released or replaced.
+// One pump per busy session (not per transaction: starting a coroutine per attach cost ~15 % of
+// the instructions of a pgbench -S transaction). An attach resets the per-server scan state and
+// wakes it; it serves each attached server until that server is released or replaced. It ends
+// when the session goes idle (go_idle) and is started again by the next attach.
 void ClientSession::start_pump() {
   sscan_.reset();
   sbuf_.consume(sbuf_.size());
   server_fatal_ = false;
   ++attach_gen_;
+  pump_idle_ = false;
   if (pumps_running_ > 0) {
-    pump_wake_.cancel();
+    pump_wake_.notify();
     return;
   }
   ++pumps_running_;
@@ -302,41 +311,30 @@ void ClientSession::start_pump() {
         spdlog::error("client {}: pump failed: {}", self->peer_, ex.what());
       }
     }
-    --self->pumps_running_;
     self->pump_done_.cancel();
   });
 }
 
-// Lives until finish(): serves each server attach_server()/reroute gives the session; between
-// them it waits. After kIdleRelease without a server the session is idle: the server buffer is
-// freed, and so is the client buffer (the client loop's pending read is cancelled to let go of it;
-// plain TCP only — a TLS read is not cancelled midway).
+// Serves each server attach_server()/reroute gives the session; between them it waits on
+// pump_wake_ without a deadline (no timer per transaction). Idle detection is on_idle_check's.
 asio::awaitable<void> ClientSession::pump() {
-  constexpr auto kIdleRelease = std::chrono::seconds(1);
+  // pumps_running_ drops when the frame goes, before any other handler runs: an attach right
+  // after the pump decided to end starts a new one instead of waking a pump that is gone.
+  struct Running {
+    std::shared_ptr<ClientSession> s;
+    ~Running() { --s->pumps_running_; }
+  } running{shared_from_this()};
   uint64_t served = 0;
-  bool released = false;
   for (;;) {
     if (server_ && served != attach_gen_) {
       served = attach_gen_;
-      released = false;
       co_await pump_server(server_);
       if (switch_waiting_) pump_done_.cancel();  // the client loop waits for this server to go
+      if (!server_) note_released();
       continue;
     }
-    if (client_gone_) co_return;
-    if (released) {
-      pump_wake_.expires_at(asio::steady_timer::time_point::max());
-    } else {
-      pump_wake_.expires_after(kIdleRelease);
-    }
-    auto [ec] = co_await pump_wake_.async_wait(asio::as_tuple(asio::use_awaitable));
-    if (ec || released || server_ || client_gone_) continue;  // woken (attach, finish)
-    released = true;
-    sbuf_.release();
-    if (client_reading_ && cbuf_.size() == 0 && !client_.is_tls() && !draining_) {
-      idle_cancel_ = true;
-      client_.cancel();
-    }
+    if (client_gone_ || pump_idle_) co_return;
+    co_await pump_wake_.async_wait(asio::as_tuple(asio::use_awaitable));  // attach, idle, finish
   }
 }
 

@@ -4,8 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <mutex>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "protocol/auth.hpp"
@@ -19,11 +22,27 @@ constexpr size_t kClientBuffer = 16 * 1024;
 constexpr size_t kServerBuffer = 32 * 1024;
 // Frames up to this size are kept whole in the client buffer (Query/Parse texts for routing).
 constexpr size_t kMaxWholeClientFrame = 1024 * 1024;
+// The greeting's ParameterStatus values, shared by every session that got the same ones (all
+// clients of a pool with the same application_name): ~1 KiB each otherwise. Once per login.
+std::shared_ptr<const Settings> shared_greeting(Settings greeting) {
+  static std::mutex mu;
+  static std::vector<std::shared_ptr<const Settings>> known;  // bounded; unused ones are dropped
+  std::lock_guard lk(mu);
+  for (const auto& g : known) {
+    if (*g == greeting) return g;
+  }
+  std::erase_if(known, [](const auto& g) { return g.use_count() == 1; });
+  auto g = std::make_shared<const Settings>(std::move(greeting));
+  if (known.size() < 256) known.push_back(g);
+  return g;
+}
+// Without a server this long, a session is idle: it frees its buffers (go_idle).
+constexpr auto kIdleRelease = std::chrono::seconds(1);
 }  // namespace
 
 ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
-    : internal_done_(socket.get_executor()),
-      write_turn_(socket.get_executor()),
+    : internal_done_(&ex_),
+      write_turn_(&ex_),
       rt_(rt),
       ex_(socket.get_executor()),
       client_(std::move(socket)),
@@ -32,11 +51,9 @@ ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
       sbuf_(kServerBuffer),
       cscan_(protocol::Direction::frontend, kMaxWholeClientFrame),
       sscan_(protocol::Direction::backend, kServerBuffer),
-      pump_done_(ex_) {
+      pump_done_(&ex_) {
   frames_.reserve(64);
   undo_.self = this;
-  write_turn_.expires_at(asio::steady_timer::time_point::max());  // waits end by cancel()
-  internal_done_.expires_at(asio::steady_timer::time_point::max());
 }
 
 ClientSession::~ClientSession() {
@@ -49,7 +66,18 @@ asio::awaitable<void> ClientSession::run() {
   try {
     co_await run_steps();
   } catch (const std::exception& e) {
+    parked_ = false;
     spdlog::error("client {}: internal error: {}", peer_, e.what());
+  }
+  co_await end_or_park();
+}
+
+// The client loop ended: either the session is over, or it parked (can_park) and waits for
+// the client's next message without any coroutine.
+asio::awaitable<void> ClientSession::end_or_park() {
+  if (parked_) {
+    park();
+    co_return;
   }
   try {
     co_await finish();
@@ -57,6 +85,32 @@ asio::awaitable<void> ClientSession::run() {
     spdlog::error("client {}: internal error at close: {}", peer_, e.what());
   }
   rt_.remove_session(registry_it_);
+}
+
+// Nothing else of the session runs (no pump, no write, no internal query): the client loop may
+// return instead of waiting for the socket.
+bool ClientSession::can_park() const {
+  return pumps_running_ == 0 && !server_ && !draining_ && !client_gone_ && !terminated_ && !internal_busy_ &&
+         write_serving_ == write_ticket_ && cbuf_.size() == 0;
+}
+
+// The wait holds the session (as the coroutine frames did); a drain's cancel() ends it too.
+void ClientSession::park() {
+  client_.async_wait_readable([self = shared_from_this()](error_code) {
+    self->parked_ = false;
+    self->unparked_ = true;
+    asio::co_spawn(self->ex_, [self]() { return self->resume_loop(); }, asio::detached);
+  });
+}
+
+asio::awaitable<void> ClientSession::resume_loop() {
+  try {
+    co_await client_loop();
+  } catch (const std::exception& e) {
+    parked_ = false;
+    spdlog::error("client {}: internal error: {}", peer_, e.what());
+  }
+  co_await end_or_park();
 }
 
 asio::awaitable<void> ClientSession::run_steps() {
@@ -259,20 +313,21 @@ asio::awaitable<bool> ClientSession::greet() {
   std::string out;
   protocol::encode_auth_ok(out);
   bool app_name_sent = false;
+  Settings greeting;
+  greeting.reserve(params->size() + 1);
   for (const auto& [k, v] : *params) {
     // application_name is per client, not per pool: report the client's own.
     bool is_app = k == "application_name";
     app_name_sent = app_name_sent || is_app;
     std::string_view value = is_app ? std::string_view(app_name_) : std::string_view(v);
     protocol::encode(out, protocol::ParameterStatus{k, value});
-    greeted_.emplace_back(k, std::string(value));
-    note_parameter_status(k, value);
+    greeting.emplace_back(k, std::string(value));
   }
   if (!app_name_sent) {
     protocol::encode(out, protocol::ParameterStatus{"application_name", app_name_});
-    greeted_.emplace_back("application_name", app_name_);
-    note_parameter_status("application_name", app_name_);
+    greeting.emplace_back("application_name", app_name_);
   }
+  greeted_ = shared_greeting(std::move(greeting));  // told_ starts empty: the client holds these
   protocol::encode(out, protocol::BackendKeyData{key_.process_id, key_.secret_key});
   append_ready_for_query(out, 'I');
   if (server_) {
@@ -317,6 +372,54 @@ asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
   write_turn_.cancel();
   if (ec) client_gone_ = true;
   co_return !ec && !client_gone_;
+}
+
+// Called at every release: arms the check only when it is not armed, so a busy session arms
+// it about once a second, whatever its transaction rate.
+void ClientSession::note_released() {
+  ++releases_;
+  if (!idle_check_armed_ && !client_gone_) arm_idle_check();
+}
+
+void ClientSession::arm_idle_check() {
+  idle_check_armed_ = true;
+  releases_checked_ = releases_;
+  idle_check_.expires_after(kIdleRelease);
+  // weak: a pending check does not keep a finished session (nor its Runtime references) alive.
+  idle_check_.async_wait([weak = weak_from_this()](error_code ec) {
+    if (auto self = weak.lock(); self && !ec) self->on_idle_check();
+  });
+}
+
+// A session without a server that saw no release since the last check has been idle for at
+// least kIdleRelease (at most twice that): it goes idle. Otherwise the check runs again later.
+void ClientSession::on_idle_check() {
+  idle_check_armed_ = false;
+  if (client_gone_ || server_) return;  // a server is attached: its release arms the check again
+  if (releases_ != releases_checked_) {
+    arm_idle_check();  // busy within the last second
+    return;
+  }
+  go_idle();
+}
+
+// The server buffer and the pump's scratch go, the pump ends, and the client loop's pending
+// read is cancelled to let go of the client buffer (plain TCP only — a TLS read is not
+// cancelled midway): an idle client costs its socket and this object.
+void ClientSession::go_idle() {
+  sbuf_.release();
+  std::string().swap(pump_out_);
+  std::string().swap(before_);
+  std::string().swap(after_);
+  std::string().swap(replacement_);
+  if (pumps_running_ > 0) {
+    pump_idle_ = true;
+    pump_wake_.notify();
+  }
+  if (client_reading_ && cbuf_.size() == 0 && !client_.is_tls() && !draining_) {
+    idle_cancel_ = true;
+    client_.cancel();
+  }
 }
 
 void ClientSession::begin_drain() {

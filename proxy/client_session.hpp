@@ -156,14 +156,15 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string before_, after_, replacement_;  // pump scratch (no allocation per message)
   bool drop_tail_ = false;            // drop the streamed tail of a frame pgscale refused
   SessionState state_;                // SET settings and pins (session_state.hpp)
-  Settings greeted_;                  // ParameterStatus values of the greeting (session defaults)
-  Settings told_;                     // reportable values the client holds now
+  std::shared_ptr<const Settings> greeted_;  // ParameterStatus values of the greeting (session
+                                             // defaults), shared by the sessions greeted alike
+  Settings told_;                     // reportable values the client holds now, where they differ from greeted_
   bool attached_pinned_ = false;      // the attached server held this client's pinned state
   bool internal_busy_ = false;        // pgscale's own query runs on the attached server
-  asio::steady_timer internal_done_;
+  LazyTimer internal_done_;
   uint64_t write_ticket_ = 0;         // client writes go out in the order they were requested
   uint64_t write_serving_ = 0;
-  asio::steady_timer write_turn_;
+  LazyTimer write_turn_;
 
   Runtime& rt_;
   asio::any_io_executor ex_;
@@ -208,13 +209,37 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool relayed_since_attach_ = false;  // a byte of the attached server's answer reached the client
   bool draining_ = false;
   int pumps_running_ = 0;
-  asio::steady_timer pump_done_;    // cancelled when a pump ends (and while switch_waiting_, per read)
+  LazyTimer pump_done_;             // cancelled when a pump ends (and while switch_waiting_, per read)
   bool switch_waiting_ = false;     // the client loop waits for the server's release (check_route)
   bool switch_skip_ = false;        // a refused switch: drop frames until the next sync point
   uint64_t attach_gen_ = 0;         // start_pump() calls: the pump serves each attach once
-  asio::steady_timer pump_wake_{ex_};  // the session's one pump waits here for the next server
+  Wakeup pump_wake_{ex_};           // the session's one pump waits here for the next server (no timer)
   bool client_reading_ = false;     // the client loop waits in read_some (its buffer is lent out)
-  bool idle_cancel_ = false;        // the pump cancelled that read to free the buffer of an idle session
+  bool idle_cancel_ = false;        // the idle check cancelled that read to free the buffer of an idle session
+
+  // --- idle detection --- (client_session.cpp) After ~1 s without a server a session frees its
+  // buffers and its pump ends. One timer per session, armed at most once per second (at a
+  // release when unarmed), not per transaction: a per-transaction timer wait re-arms the
+  // reactor's timerfd, a syscall per transaction.
+  void note_released();           // the pump saw server_ go (released or lost)
+  void arm_idle_check();
+  void on_idle_check();
+  void go_idle();
+  LazyTimer idle_check_{&ex_};
+  uint64_t releases_ = 0;         // note_released() calls
+  uint64_t releases_checked_ = 0; // releases_ at the last check
+  bool idle_check_armed_ = false;
+  bool pump_idle_ = false;        // the pump is to end (the session went idle)
+
+  // --- parking --- (client_session.cpp) An idle session keeps no coroutine: client_loop returns
+  // with parked_ set, run() leaves a plain readiness wait on the socket (park()), and that wait
+  // starts resume_loop(). The coroutine frames of run/run_steps/client_loop are ~2 KiB.
+  bool can_park() const;
+  void park();
+  asio::awaitable<void> resume_loop();
+  asio::awaitable<void> end_or_park();
+  bool parked_ = false;           // client_loop returned to wait for the client without a coroutine
+  bool unparked_ = false;         // resume_loop's client_loop: the socket is readable, read it
 };
 
 }  // namespace pgscale::proxy

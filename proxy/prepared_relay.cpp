@@ -558,15 +558,18 @@ const std::string* find_value(const Settings& s, std::string_view name) {
 }
 }  // namespace
 
+// told_ holds only what differs from the greeting (most sessions: nothing), so the greeting
+// itself can be shared between sessions.
 void ClientSession::note_parameter_status(std::string_view name, std::string_view value) {
   if (!correctable(name)) return;
-  for (auto& [k, v] : told_) {
-    if (k == name) {
-      v.assign(value);
-      return;
-    }
+  const std::string* greeted = greeted_ ? find_value(*greeted_, name) : nullptr;
+  for (auto it = told_.begin(); it != told_.end(); ++it) {
+    if (it->first != name) continue;
+    if (greeted && *greeted == value) told_.erase(it);
+    else it->second.assign(value);
+    return;
   }
-  told_.emplace_back(std::string(name), std::string(value));
+  if (!greeted || *greeted != value) told_.emplace_back(std::string(name), std::string(value));
 }
 
 // ParameterStatus messages that bring the client's view in line with its session state: a
@@ -574,12 +577,25 @@ void ClientSession::note_parameter_status(std::string_view name, std::string_vie
 // DISCARD ALL answered here must report what it reset.
 std::string ClientSession::parameter_corrections() {
   std::string out;
-  for (auto& [name, told] : told_) {
+  auto correct = [&](std::string_view name, const std::string& told) {
     const std::string* truth = find_value(state_.settings(), name);
-    if (!truth) truth = find_value(greeted_, name);
-    if (!truth || *truth == told) continue;
+    if (!truth && greeted_) truth = find_value(*greeted_, name);
+    if (!truth || *truth == told) return;
     protocol::encode(out, protocol::ParameterStatus{name, *truth});
-    told = *truth;
+    std::string value = *truth;  // note_parameter_status may drop the entry `told` lives in
+    note_parameter_status(name, value);
+  };
+  if (greeted_) {
+    for (const auto& [name, greeted] : *greeted_) {  // the greeting's order, as before
+      if (!correctable(name)) continue;
+      const std::string* told = find_value(told_, name);
+      correct(name, told ? *told : greeted);
+    }
+  }
+  for (size_t i = 0; i < told_.size(); ++i) {  // names the greeting did not have
+    if (greeted_ && find_value(*greeted_, told_[i].first)) continue;
+    std::string name = told_[i].first;
+    correct(name, told_[i].second);
   }
   return out;
 }

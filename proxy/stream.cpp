@@ -41,6 +41,8 @@ asio::awaitable<void> Stream::wait_readable(error_code& ec) {
   std::tie(ec) = co_await socket_.async_wait(tcp::socket::wait_read, kTuple);
 }
 
+bool Stream::tls_pending() const noexcept { return tls_ && SSL_pending(tls_->native_handle()) > 0; }
+
 asio::awaitable<void> Stream::read_exact(asio::mutable_buffer buf, error_code& ec) {
   if (closed_) {
     ec = asio::error::bad_descriptor;

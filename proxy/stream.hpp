@@ -2,8 +2,11 @@
 // A byte stream that is a plain TCP socket or TLS over it, decided after the socket exists
 // (SSLRequest on either side). Coroutine-friendly: every operation returns an error_code instead
 // of throwing, because EOF and resets are expected outcomes on a proxy.
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -13,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string_view>
+#include <utility>
 
 namespace pgscale::proxy {
 
@@ -34,6 +38,18 @@ class Stream {
   // when OpenSSL already holds decrypted bytes. Costs one epoll_ctl instead of the failed
   // speculative recv() a read_some on an empty socket makes, so it is no dearer on the hot path.
   asio::awaitable<void> wait_readable(error_code& ec);
+  // wait_readable for a session that keeps no coroutine while it waits: `handler(error_code)`
+  // is posted (never run inline) when a read would not block, or at once when OpenSSL already
+  // holds decrypted bytes or the stream is closed.
+  template <class Handler>
+  void async_wait_readable(Handler&& handler) {
+    if (closed_ || (tls_ && tls_pending())) {
+      error_code ec = closed_ ? error_code(asio::error::bad_descriptor) : error_code();
+      asio::post(socket_.get_executor(), [h = std::forward<Handler>(handler), ec]() mutable { h(ec); });
+      return;
+    }
+    socket_.async_wait(tcp::socket::wait_read, std::forward<Handler>(handler));
+  }
   // Reads exactly buf.size() bytes.
   asio::awaitable<void> read_exact(asio::mutable_buffer buf, error_code& ec);
   asio::awaitable<void> write_all(std::string_view bytes, error_code& ec);
@@ -61,6 +77,7 @@ class Stream {
   std::string peer() const;  // "addr:port" for logs
 
  private:
+  bool tls_pending() const noexcept;
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
   bool closed_ = false;
@@ -89,6 +106,70 @@ class Deadline {
     explicit State(const asio::any_io_executor& ex) : timer(ex) {}
   };
   std::shared_ptr<State> state_;
+};
+
+// A steady_timer made on first use: a session has several that most sessions never (or
+// rarely) wait on, and an Asio timer is 120 bytes (it holds its own any_io_executor). Until
+// expires_at/expires_after is called the expiry is "never" (waits end by cancel()).
+class LazyTimer {
+ public:
+  using time_point = asio::steady_timer::time_point;
+  using duration = asio::steady_timer::duration;
+  explicit LazyTimer(const asio::any_io_executor* ex) : ex_(ex) {}
+  void expires_at(time_point t) { get().expires_at(t); }
+  void expires_after(duration d) { get().expires_after(d); }
+  template <class Token>
+  auto async_wait(Token&& token) {
+    return get().async_wait(std::forward<Token>(token));
+  }
+  size_t cancel() { return timer_ ? timer_->cancel() : 0; }
+
+ private:
+  asio::steady_timer& get() {
+    if (!timer_) {
+      timer_ = std::make_unique<asio::steady_timer>(*ex_);
+      timer_->expires_at(time_point::max());
+    }
+    return *timer_;
+  }
+  const asio::any_io_executor* ex_;  // the owner's; outlives this
+  std::unique_ptr<asio::steady_timer> timer_;
+};
+
+// A wake-up call for one waiting coroutine, without a timer: a steady_timer wait that becomes
+// the reactor's earliest timer re-arms its timerfd (one timerfd_settime syscall), which a waiter
+// parked once per transaction must not cost. notify()/cancel() with nobody waiting do nothing:
+// the waiter re-checks its condition before it waits. The completion is posted to the waiter's
+// executor, never run inside notify().
+class Wakeup {
+  using Handler = asio::any_completion_handler<void(error_code)>;
+
+ public:
+  explicit Wakeup(const asio::any_io_executor& ex) : ex_(&ex) {}
+  Wakeup(const Wakeup&) = delete;
+  Wakeup& operator=(const Wakeup&) = delete;
+
+  // Completes with success on notify(), operation_aborted on cancel().
+  template <class Token>
+  auto async_wait(Token&& token) {
+    return asio::async_initiate<Token, void(error_code)>(
+        [this](auto handler) {
+          // Not operator=: Boost 1.81's move assignment wraps the handler in itself endlessly.
+          Handler(std::move(handler)).swap(waiter_);
+        },
+        token);
+  }
+  void notify() { complete(error_code{}); }
+  void cancel() { complete(asio::error::operation_aborted); }
+  bool waiting() const noexcept { return static_cast<bool>(waiter_); }
+
+ private:
+  void complete(error_code ec) {
+    if (!waiter_) return;
+    asio::post(*ex_, [h = Handler(std::move(waiter_)), ec]() mutable { std::move(h)(ec); });
+  }
+  const asio::any_io_executor* ex_;  // the owner's; outlives this
+  Handler waiter_;
 };
 
 }  // namespace pgscale::proxy
