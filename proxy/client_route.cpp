@@ -263,7 +263,13 @@ asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {
     if (server_) co_return true;
     if (skipping_ || client_gone_) co_return false;
   }
-  if (co_await answer_directive(first)) co_return false;
+  if (first.tag == 'Q') {  // checked here: a coroutine frame only for an actual directive
+    auto c = classify_frame(first);
+    if (c && c->directive_only && c->route_directive) {
+      co_await answer_directive(*c);
+      co_return false;
+    }
+  }
   auto cfg = rt_.config();
   route_.end_transaction();
   route_.seen = summarize_from(first);
@@ -277,15 +283,11 @@ asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {
 // a Query of its own is pgscale's: recorded and answered here with CommandComplete SET, never
 // sent to PostgreSQL (which rejects the unquoted reserved word `primary`). It takes effect for the
 // next transaction. Here no server is attached: the relay's skip path then sends ReadyForQuery 'I'.
-asio::awaitable<bool> ClientSession::answer_directive(const Frame& f) {
-  if (f.tag != 'Q') co_return false;
-  auto c = classify_frame(f);
-  if (!c || !c->directive_only || !c->route_directive) co_return false;
-  route_.policy.note(*c);
+asio::awaitable<void> ClientSession::answer_directive(const classifier::Classification& c) {
+  route_.policy.note(c);
   skipping_ = true;  // drop the frame; its sync point gets ReadyForQuery 'I' (handle_skipped)
   skip_error_sent_ = true;
-  co_await write_client(directive_reply(*c));
-  co_return true;
+  co_await write_client(directive_reply(c));
 }
 
 // The same directive while a server is attached (inside a transaction block, or pipelined after

@@ -81,7 +81,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   struct Routed;
   asio::awaitable<Routed> checkout_routed(const std::shared_ptr<const config::Config>& cfg);
   asio::awaitable<bool> attach_routed(const std::shared_ptr<const config::Config>& cfg);
-  asio::awaitable<bool> answer_directive(const Frame& f);
+  asio::awaitable<void> answer_directive(const classifier::Classification& c);
   // SET pgscale.route while a server is attached: noted and answered in its place in the reply
   // stream (true = the frame was consumed; bytes before it moved to sout_).
   bool answer_directive_attached(const Frame& f, size_t& seg);
