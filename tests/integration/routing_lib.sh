@@ -131,3 +131,38 @@ wait_reads_on() {
   echo "$out" | sort | uniq -c | tr '\n' ' '
   return 1
 }
+
+# Replica-kill tests (routing_replica_kill*_test.sh) ---------------------------------------------
+# as_postgres CMD...: PostgreSQL's binaries refuse to run as root.
+as_postgres() { if [[ "$(id -u)" == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+# kill_test_prepare: pgbench tables through pgscale ($TARGET_PORT), replayed, reads on both
+# replicas. Sets PGB (the pgbench command line, without options) and exports PGPASSWORD.
+kill_test_prepare() {
+  export PGPASSWORD="$PGSCALE_APP_PASSWORD"
+  PGB=(pgbench -h 127.0.0.1 -p "$TARGET_PORT" -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB")
+  "${PGB[@]}" -i -s 2 -q >"$PROXY_TMP/init.log" 2>&1
+  expect_eq "pgbench -i through pgscale" 0 $?
+  wait_replay_caught_up || tfail "replicas did not replay pgbench -i"
+  local dist
+  dist="$(wait_reads_on "$R1|$R2" 2)"
+  expect_eq "before: reads on both replicas ($dist)" 0 $?
+}
+
+# kill_test_verdict PID: waits (bounded, 60 s) for the background pgbench PID writing
+# $PROXY_TMP/pgbench.log, then checks that no transaction failed and no client was aborted; on an
+# abort it prints what pgscale decided for the reads on the dying replicas.
+kill_test_verdict() {
+  local bench="$1" i rc aborted log="$PROXY_TMP/pgbench.log"
+  for ((i = 0; i < 600; i++)); do kill -0 "$bench" 2>/dev/null || break; sleep 0.1; done
+  kill -0 "$bench" 2>/dev/null && { kill "$bench"; tfail "pgbench still running after 60 s"; }
+  wait "$bench"; rc=$?
+  sed 's/^/# pgbench: /' "$log" | grep -E 'processed|failed|tps|error|abort' | head -20
+  expect_eq "pgbench exit status" 0 "$rc"
+  expect_match "pgbench: zero failed transactions" 'number of failed transactions: 0 ' "$(cat "$log")"
+  aborted="$(grep -c 'aborted' "$log")"
+  expect_eq "pgbench: no client aborted" 0 "$aborted"
+  if [[ "$aborted" != 0 ]]; then
+    grep -E ': lost |not retried|retrying elsewhere|re-sent' "$PGSCALE_LOG" | head -40 | sed 's/^/# pgscale: /'
+  fi
+}

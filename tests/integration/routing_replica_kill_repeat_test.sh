@@ -9,7 +9,6 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
 source "$HERE/routing_lib.sh"  # lib.sh, proxy_lib.sh, skip unless the target is pgscale; P R1 R2
 
-as_postgres() { if [[ "$(id -u)" == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 replica_ctl() {  # replica_ctl N start|stop
   local data="$PGSCALE_CLUSTER_DIR/data/s0-replica$1"
   if [[ "$2" == stop ]]; then
@@ -26,13 +25,7 @@ restart_replicas() {
 routing_on_exit restart_replicas
 
 routing_start $((P + 28))
-export PGPASSWORD="$PGSCALE_APP_PASSWORD"
-PGB=(pgbench -h 127.0.0.1 -p "$TARGET_PORT" -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB")
-"${PGB[@]}" -i -s 2 -q >"$PROXY_TMP/init.log" 2>&1
-expect_eq "pgbench -i through pgscale" 0 $?
-wait_replay_caught_up || tfail "replicas did not replay pgbench -i"
-dist="$(wait_reads_on "$R1|$R2" 2)"
-expect_eq "before: reads on both replicas ($dist)" 0 $?
+kill_test_prepare
 
 "${PGB[@]}" -S -M "${ROUTING_KILL_MODE:-simple}" -c 20 -j 4 -T 36 -n >"$PROXY_TMP/pgbench.log" 2>&1 &
 bench=$!
@@ -45,17 +38,7 @@ for n in 1 2 1 2 1 2; do
   replica_ctl "$n" start
   expect_eq "replica$n started again" 0 $?
 done
-for ((i = 0; i < 600; i++)); do kill -0 "$bench" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$bench" 2>/dev/null && { kill "$bench"; tfail "pgbench still running after 60 s"; }
-wait "$bench"; rc=$?
-sed 's/^/# pgbench: /' "$PROXY_TMP/pgbench.log" | grep -E 'processed|failed|tps|error|abort' | head -20
-expect_eq "pgbench exit status" 0 "$rc"
-expect_match "pgbench: zero failed transactions" 'number of failed transactions: 0 ' "$(cat "$PROXY_TMP/pgbench.log")"
-aborted="$(grep -c 'aborted' "$PROXY_TMP/pgbench.log")"
-expect_eq "pgbench: no client aborted" 0 "$aborted"
-if [[ "$aborted" != 0 ]]; then  # what pgscale decided for the reads on the dying replicas
-  grep -E ': lost |not retried|retrying elsewhere|re-sent' "$PGSCALE_LOG" | head -40 | sed 's/^/# pgscale: /'
-fi
+kill_test_verdict "$bench"
 retries="$(grep -c 'retrying elsewhere' "$PGSCALE_LOG")"
 expect_gt "pgscale retried reads of the killed replicas elsewhere ($retries)" 0 "$retries"
 
