@@ -50,9 +50,9 @@ asio::awaitable<void> ClientSession::client_loop() {
       cbuf_.release();
       std::vector<Frame>().swap(frames_);  // 64 reserved frames are 1.5 KiB of an idle session
       if (unparked_) {
-        unparked_ = false;  // resume_loop: the parked wait saw the socket readable
+        unparked_ = false;  // restarted by park(): the parked wait saw the socket readable
       } else if (can_park()) {
-        parked_ = true;  // run()/resume_loop() leave a readiness wait without coroutine frames
+        parked_ = true;  // run_then_end_or_park() leaves a readiness wait without coroutine frames
         co_return;
       } else {
         co_await client_.wait_readable(ec);

@@ -63,8 +63,14 @@ ClientSession::~ClientSession() {
 
 asio::awaitable<void> ClientSession::run() {
   registry_it_ = rt_.add_session(weak_from_this());
+  co_await run_then_end_or_park(run_steps());
+}
+
+// `step` is the session's work from login (run_steps) or from a parked wait (client_loop); an
+// exception ends the session instead of parking it.
+asio::awaitable<void> ClientSession::run_then_end_or_park(asio::awaitable<void> step) {
   try {
-    co_await run_steps();
+    co_await std::move(step);
   } catch (const std::exception& e) {
     parked_ = false;
     spdlog::error("client {}: internal error: {}", peer_, e.what());
@@ -99,18 +105,8 @@ void ClientSession::park() {
   client_.async_wait_readable([self = shared_from_this()](error_code) {
     self->parked_ = false;
     self->unparked_ = true;
-    asio::co_spawn(self->ex_, [self]() { return self->resume_loop(); }, asio::detached);
+    asio::co_spawn(self->ex_, [self]() { return self->run_then_end_or_park(self->client_loop()); }, asio::detached);
   });
-}
-
-asio::awaitable<void> ClientSession::resume_loop() {
-  try {
-    co_await client_loop();
-  } catch (const std::exception& e) {
-    parked_ = false;
-    spdlog::error("client {}: internal error: {}", peer_, e.what());
-  }
-  co_await end_or_park();
 }
 
 asio::awaitable<void> ClientSession::run_steps() {

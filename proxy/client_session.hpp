@@ -233,13 +233,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   // --- parking --- (client_session.cpp) An idle session keeps no coroutine: client_loop returns
   // with parked_ set, run() leaves a plain readiness wait on the socket (park()), and that wait
-  // starts resume_loop(). The coroutine frames of run/run_steps/client_loop are ~2 KiB.
+  // starts client_loop() again (run_then_end_or_park). The coroutine frames of run/run_steps/
+  // client_loop are ~2 KiB.
   bool can_park() const;
   void park();
-  asio::awaitable<void> resume_loop();
+  asio::awaitable<void> run_then_end_or_park(asio::awaitable<void> step);
   asio::awaitable<void> end_or_park();
   bool parked_ = false;           // client_loop returned to wait for the client without a coroutine
-  bool unparked_ = false;         // resume_loop's client_loop: the socket is readable, read it
+  bool unparked_ = false;         // the restarted client_loop: the socket is readable, read it
 };
 
 }  // namespace pgscale::proxy
