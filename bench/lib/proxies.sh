@@ -77,7 +77,8 @@ start_pgpool() { # NAME PORT SSL(on|off) CHILDREN
   [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$dir"
   # -n (foreground, in the background here) keeps its log on our file; -D ignores a stale
   # pgpool_status from an earlier run in this dir (all backends start "up").
-  (as_pg_daemon pgpool -n -D -f "$dir/pgpool.conf" -a "$dir/pool_hba.conf" -F "$dir/pcp.conf") \
+  # setsid: its own session, as every daemon here has (see start_pgscale).
+  (as_pg_daemon setsid pgpool -n -D -f "$dir/pgpool.conf" -a "$dir/pool_hba.conf" -F "$dir/pcp.conf") \
     >>"$dir/pgpool.log" 2>&1 &
   local i
   for ((i = 0; i < 40; i++)); do
@@ -133,7 +134,12 @@ start_pgscale() { # NAME PORT SPLIT [BINARY]
     T_ERR[$name]="pgscale not available: --check rejected the config: $(tr '\n' ' ' <<<"$err" | cut -c1-300)"
     return 0
   fi
-  (ulimit -n 20000 2>/dev/null; exec "$bin" --config "$dir/pgscale.yaml") >"$dir/pgscale.log" 2>&1 &
+  # Its own session (setsid execs in place here: a background job of a script is no process group
+  # leader, so $! stays pgscale's PID), as a daemon has: PgBouncer -d and pg_ctl call setsid()
+  # themselves. With the kernel's autogroup scheduling (sched_autogroup_enabled=1) a proxy left in
+  # this script's session shares one CPU share with pgbench, the load generator, while the other
+  # proxies and PostgreSQL get one each (measured: twice the context switches per transaction).
+  (ulimit -n 20000 2>/dev/null; exec setsid "$bin" --config "$dir/pgscale.yaml") >"$dir/pgscale.log" 2>&1 &
   pid=$!
   T_PID[$name]=$pid
   if ! err=$(wait_serving "$port" 15 "$pid"); then

@@ -87,7 +87,12 @@ report_settings() {
   serving ONE client for the client's whole session and keeping its own cached backend connection per
   node: it is session-level pooling, so N concurrent clients need N processes and up to N server
   connections on every node, and clients beyond num_init_children wait in the listen queue. pgscale
-  is one process with a thread per core multiplexing clients over per-node pools (transaction pooling).
+  is one process multiplexing clients over per-node pools (transaction pooling) with one worker
+  thread (two cores or fewer; one per core above).
+- Every server and proxy runs in its own session, as daemons do (PgBouncer -d and pg_ctl call
+  setsid(); pgscale and Pgpool-II are started with setsid): with the kernel's autogroup scheduling
+  ($(cat /proc/sys/kernel/sched_autogroup_enabled 2>/dev/null || echo ?) = sched_autogroup_enabled)
+  a process left in pgbench's session would share pgbench's CPU share.
 - Noise: this machine is shared (load averages above); treat differences under ~10 % as noise.
 EOF
 }
