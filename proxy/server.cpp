@@ -71,7 +71,10 @@ int Server::run() {
   }
   unsigned n = cfg->listen.workers ? cfg->listen.workers : default_workers(std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
-    workers_.push_back(std::make_unique<asio::io_context>());
+    // Concurrency hint 1: exactly one thread runs each worker. Asio then queues what the worker
+    // posts to itself (coroutine resumptions, Wakeup) on that thread's private queue, without the
+    // scheduler's mutex and wake-up path; other threads may still post (locking stays on).
+    workers_.push_back(std::make_unique<asio::io_context>(1));
     guards_.emplace_back(workers_.back()->get_executor());
   }
   for (unsigned i = 0; i < n; ++i) {

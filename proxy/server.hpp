@@ -35,7 +35,7 @@ class Server {
 
   std::string config_path_;
   Runtime rt_;
-  asio::io_context control_;
+  asio::io_context control_{1};  // run by the main thread only (see the workers' hint)
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<WorkGuard> guards_;
   std::vector<std::thread> threads_;
