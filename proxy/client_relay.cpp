@@ -250,7 +250,8 @@ asio::awaitable<bool> ClientSession::flush_segment(size_t from, size_t to) {
   auto server = server_;  // keeps the connection alive across the write
   note_sent(bytes);
   error_code ec;
-  co_await server->stream().write_all(bytes, ec);
+  size_t sent = server->stream().try_write(bytes, ec);
+  if (!ec && sent < bytes.size()) co_await server->stream().write_all(bytes.substr(sent), ec);
   sout_.clear();
   if (ec && server_ == server) co_await on_server_lost("write to server failed: " + ec.message());
   co_return !client_gone_;

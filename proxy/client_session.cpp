@@ -357,6 +357,18 @@ asio::awaitable<void> ClientSession::fatal(std::string_view code, std::string_vi
 // The client loop (local replies, errors) and the pump (server replies) both write to the
 // client: writes go out whole and in the order they were asked for (a ticket taken before the
 // first suspension), so a local ParseComplete never overtakes the server reply it follows.
+bool ClientSession::write_client_now(std::string_view& bytes) {
+  if (client_gone_ || write_serving_ != write_ticket_) return false;
+  error_code ec;
+  size_t n = client_.try_write(bytes, ec);
+  if (ec) {
+    client_gone_ = true;  // write_client reports it
+    return false;
+  }
+  bytes.remove_prefix(n);
+  return bytes.empty();
+}
+
 asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
   uint64_t ticket = write_ticket_++;
   for (int i = 0; write_serving_ != ticket && i < 1000000; ++i) {

@@ -54,6 +54,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> greet();
   asio::awaitable<void> fatal(std::string_view code, std::string_view message);
   asio::awaitable<bool> write_client(std::string_view bytes);
+  // write_client's fast path, no coroutine: true when `bytes` went out whole at once (no write
+  // queued before them); otherwise `bytes` is left to write_client (false also when the client is gone).
+  bool write_client_now(std::string_view& bytes);
 
   // --- client_auth.cpp ---
   asio::awaitable<bool> authenticate();

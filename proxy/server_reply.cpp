@@ -165,7 +165,7 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
   // even when the server announced its end in the same read.
   if (rd.answered_all) relayed_since_attach_ = false;
   else if (!out.empty()) relayed_since_attach_ = true;
-  if (!out.empty() && !co_await write_client(out)) co_return false;
+  if (!out.empty() && !write_client_now(out) && !co_await write_client(out)) co_return false;
   if (r.malformed || rd.fatal_at != std::string_view::npos) {
     server_fatal_ = rd.fatal_at != std::string_view::npos;
     co_return false;
@@ -181,7 +181,8 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
       co_return true;
     }
   }
-  if (!held_ready.empty() && !co_await write_client(held_ready)) co_return false;
+  std::string_view ready = held_ready;
+  if (!ready.empty() && !write_client_now(ready) && !co_await write_client(ready)) co_return false;
   if (release) {
     on_transaction_end();
     release_server(true);

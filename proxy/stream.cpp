@@ -5,6 +5,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 
+#include <sys/socket.h>
+
+#include <cerrno>
+
 namespace pgscale::proxy {
 
 namespace {
@@ -62,6 +66,15 @@ asio::awaitable<void> Stream::write_all(std::string_view bytes, error_code& ec) 
   } else {
     std::tie(ec, std::ignore) = co_await asio::async_write(socket_, buf, kTuple);
   }
+}
+
+size_t Stream::try_write(std::string_view bytes, error_code& ec) noexcept {
+  if (closed_ || tls_ || bytes.empty()) return 0;
+  // MSG_NOSIGNAL as Asio's own sends: a closed peer is an error code, not SIGPIPE.
+  ssize_t n = ::send(socket_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (n >= 0) return static_cast<size_t>(n);
+  if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) ec.assign(errno, asio::error::get_system_category());
+  return 0;
 }
 
 asio::awaitable<void> Stream::start_tls(asio::ssl::context& ctx,

@@ -53,6 +53,10 @@ class Stream {
   // Reads exactly buf.size() bytes.
   asio::awaitable<void> read_exact(asio::mutable_buffer buf, error_code& ec);
   asio::awaitable<void> write_all(std::string_view bytes, error_code& ec);
+  // What the socket takes now, without waiting and without a coroutine (plain TCP; 0 with TLS or
+  // when closed): the hot path's writes nearly always go out whole this way, and write_all sends
+  // the rest. Only when no other write is in progress on this stream (the callers' rule anyway).
+  size_t try_write(std::string_view bytes, error_code& ec) noexcept;
   // TLS handshake as server or client; afterwards every read/write goes through TLS.
   asio::awaitable<void> start_tls(asio::ssl::context& ctx, asio::ssl::stream_base::handshake_type t,
                                   error_code& ec);
