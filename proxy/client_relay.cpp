@@ -127,7 +127,7 @@ asio::awaitable<void> ClientSession::client_loop() {
 // no rewriting are written straight from the client buffer; rewritten ones (prepared_relay.cpp)
 // go through sout_, together with the bytes around them. Returns false when the session must end.
 asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
-  co_await wait_internal_query();  // pgscale's own query on the attached server goes first
+  if (internal_busy_) co_await wait_internal_query();  // pgscale's own query on the attached server goes first
   size_t seg = 0;  // start of the bytes not yet forwarded or dropped
   size_t first = frames_.empty() ? forwardable : frames_[0].offset;
   if (first > 0 && (skipping_ || !server_ || drop_tail_ || switch_skip_)) seg = first;  // tail nobody wants
@@ -135,6 +135,9 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
   // Frames from an attach on were classified by attach_server (summarize_from): check_route only
   // looks at the ones after them (a later read of a pipeline).
   size_t routed_until = 0;
+  bool ok = true;  // flush_segment_now's
+  size_t sent = 0;
+  error_code ec;
   for (size_t i = 0; i < frames_.size(); ++i) {
     const Frame& f = frames_[i];
     if (f.tag == 'X') {
@@ -173,10 +176,23 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       }
     }
     if (!skipping_ && !server_ && plan != FramePlan::local) {
-      if (!co_await flush_segment(seg, f.offset)) co_return false;
-      if (!co_await emit_front_locals()) co_return false;  // replies owed before this frame's
+      // The awaited steps only when they have something to wait for (a coroutine frame each).
+      if (!flush_segment_now(seg, f.offset, ok, sent, ec)) ok = co_await flush_segment_rest(seg, f.offset, sent, ec);
+      if (!ok) co_return false;
+      // No co_await inside a condition after a call: GCC 12 evaluates such a condition's left
+      // operand again after the resumption (it attached a second server here).
+      if (tracker_.front_is_local()) {  // replies owed before this frame's
+        if (!co_await emit_front_locals()) co_return false;
+      }
       seg = f.offset;
-      if (!co_await attach_server(f) && client_gone_) co_return false;
+      Decided decided;
+      AttachStep step = attach_now(f, decided);
+      if (step != AttachStep::attached) {
+        bool attached = false;
+        if (step == AttachStep::decided) attached = co_await attach_routed(decided.cfg, &decided);
+        else attached = co_await attach_server(f);
+        if (!attached && client_gone_) co_return false;
+      }
       routed_until = i + kMaxFramesSummarised;
     }
     if (skipping_) {
@@ -200,7 +216,9 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
     }
   }
   if (switch_skip_) seg = forwardable;
-  if (!co_await flush_segment(seg, forwardable)) co_return false;
+  if (!flush_segment_now(seg, forwardable, ok, sent, ec)) ok = co_await flush_segment_rest(seg, forwardable, sent, ec);
+  if (!ok) co_return false;
+  if (!tracker_.front_is_local()) co_return true;
   co_return co_await emit_front_locals();
 }
 
@@ -236,25 +254,49 @@ void ClientSession::refuse_switch(const Frame& f) {
   spdlog::info("client {} user={}: write could not leave the replica in time; refused", peer_, user_);
 }
 
-asio::awaitable<bool> ClientSession::flush_segment(size_t from, size_t to) {
+// flush_segment's common cases without a coroutine frame: nothing to send, or bytes the server
+// socket takes whole. True = done, `ok` is flush_segment's result. False = `sent` bytes went out
+// and the rest (or the error in `ec`) is flush_segment_rest's, called before anything else runs.
+bool ClientSession::flush_segment_now(size_t from, size_t to, bool& ok, size_t& sent, error_code& ec) {
+  ok = !client_gone_;
+  sent = 0;
   if (!server_ || skipping_) {
     sout_.clear();
-    co_return !client_gone_;
+    return true;
   }
-  std::string_view bytes = from < to ? cbuf_.readable().substr(from, to - from) : std::string_view{};
-  if (!sout_.empty()) {  // rewritten frames pending: one write with the bytes that follow them
-    sout_.append(bytes);
-    bytes = sout_;
-  }
-  if (bytes.empty()) co_return !client_gone_;
-  auto server = server_;  // keeps the connection alive across the write
+  std::string_view bytes = segment_bytes(from, to);
+  if (bytes.empty()) return true;
   note_sent(bytes);
-  error_code ec;
-  size_t sent = server->stream().try_write(bytes, ec);
+  sent = server_->stream().try_write(bytes, ec);
+  if (ec || sent < bytes.size()) return false;
+  sout_.clear();
+  return true;
+}
+
+// The bytes of [from, to) to forward; with rewritten frames pending in sout_ they are appended
+// there, so the segment goes out in one write.
+std::string_view ClientSession::segment_bytes(size_t from, size_t to) {
+  std::string_view bytes = from < to ? cbuf_.readable().substr(from, to - from) : std::string_view{};
+  if (sout_.empty()) return bytes;
+  sout_.append(bytes);
+  return sout_;
+}
+
+asio::awaitable<bool> ClientSession::flush_segment_rest(size_t from, size_t to, size_t sent, error_code ec) {
+  auto server = server_;  // keeps the connection alive across the write
+  std::string_view bytes = sout_.empty() ? cbuf_.readable().substr(from, to - from) : std::string_view(sout_);
   if (!ec && sent < bytes.size()) co_await server->stream().write_all(bytes.substr(sent), ec);
   sout_.clear();
   if (ec && server_ == server) co_await on_server_lost("write to server failed: " + ec.message());
   co_return !client_gone_;
+}
+
+asio::awaitable<bool> ClientSession::flush_segment(size_t from, size_t to) {
+  bool ok = true;
+  size_t sent = 0;
+  error_code ec;
+  if (flush_segment_now(from, to, ok, sent, ec)) co_return ok;
+  co_return co_await flush_segment_rest(from, to, sent, ec);
 }
 
 // application_name is not part of the pool key (a psql and a pgbench of the same user share the

@@ -181,14 +181,20 @@ std::shared_ptr<Pool> ClientSession::pool_for_next_transaction(std::string_view 
 
 // A ready server for route_.decision. A replica that cannot be reached is banned and the next
 // candidate tried (at worst the primary); other failures go to the client.
-asio::awaitable<ClientSession::Routed> ClientSession::checkout_routed(const std::shared_ptr<const config::Config>& cfg) {
+asio::awaitable<ClientSession::Routed> ClientSession::checkout_routed(const std::shared_ptr<const config::Config>& cfg,
+                                                                      const Decided* decided) {
   Routed out;
   size_t attempts = 1;
   if (!cfg->shards.empty()) attempts += cfg->shards[0].nodes.size();
   for (size_t i = 0; i < attempts; ++i) {
-    auto topo = rt_.topology();
-    resolve_ryw(route_.policy.ryw, *topo);
-    Choice ch = rt_.router().choose(*cfg, *topo, route_.decision, &route_.policy.ryw, &route_.failed);
+    Choice ch;
+    if (i == 0 && decided) {
+      ch = decided->ch;  // a second pick would advance the router's rotation twice per transaction
+    } else {
+      auto topo = rt_.topology();
+      resolve_ryw(route_.policy.ryw, *topo);
+      ch = rt_.router().choose(*cfg, *topo, route_.decision, &route_.policy.ryw, &route_.failed);
+    }
     if (ch.node == nullptr) {
       out.error = ch.error;
       out.code = sqlstate::cannot_connect_now;
@@ -230,8 +236,9 @@ asio::awaitable<ClientSession::Routed> ClientSession::checkout_routed(const std:
   co_return out;
 }
 
-asio::awaitable<bool> ClientSession::attach_routed(const std::shared_ptr<const config::Config>& cfg) {
-  Routed r = co_await checkout_routed(cfg);
+asio::awaitable<bool> ClientSession::attach_routed(const std::shared_ptr<const config::Config>& cfg,
+                                                   const Decided* decided) {
+  Routed r = co_await checkout_routed(cfg, decided);
   if (!r.conn) {
     spdlog::warn("client {} user={} db={}: {}", peer_, user_, database_, r.error);
     skipping_ = true;
@@ -239,6 +246,11 @@ asio::awaitable<bool> ClientSession::attach_routed(const std::shared_ptr<const c
     co_await write_client(error_message(Severity::error, r.code, r.error));
     co_return false;
   }
+  attach(std::move(r));
+  co_return true;
+}
+
+void ClientSession::attach(Routed&& r) {
   server_ = std::move(r.conn);
   server_pool_ = std::move(r.pool);
   route_.node = std::move(r.node);
@@ -250,7 +262,45 @@ asio::awaitable<bool> ClientSession::attach_routed(const std::shared_ptr<const c
   relayed_since_attach_ = false;
   cancel_slot_->set(server_->cancel_target());
   start_pump();
-  co_return true;
+}
+
+// What attach_server does when nothing has to wait, which is nearly every transaction: no
+// reroute in progress, no directive, and the chosen node's pool has an idle connection that is
+// alive and runs this client's settings already. Anything else -> false, and attach_server
+// (a chain of coroutine frames) starts over; what was done here is safe to repeat.
+ClientSession::AttachStep ClientSession::attach_now(const Frame& first, Decided& d) {
+  if (route_.rerouting) return AttachStep::not_started;
+  if (first.tag == 'Q') {
+    auto c = classify_frame(first);
+    if (c && c->directive_only && c->route_directive) return AttachStep::not_started;
+  }
+  d.cfg = rt_.config();
+  const auto& cfg = d.cfg;
+  route_.end_transaction();
+  route_.seen = summarize_from(first);
+  route_.decision = decide_target(route_.seen, route_.policy, *cfg);
+  spdlog::debug("client {}: transaction -> {} ({})", peer_,
+                route_.decision.target == Target::primary ? "primary" : "replica", route_.decision.why);
+  d.topo = rt_.topology();
+  resolve_ryw(route_.policy.ryw, *d.topo);
+  d.ch = rt_.router().choose(*cfg, *d.topo, route_.decision, &route_.policy.ryw, &route_.failed);
+  const Choice& ch = d.ch;
+  if (ch.node == nullptr) return AttachStep::decided;  // attach_routed reports it
+  auto pool = pool_for_node(cfg, *ch.node);
+  auto conn = pool->try_checkout(ex_);
+  if (!conn) return AttachStep::decided;  // a wait for a connection (more clients than max_size)
+  bool dead = idle_conn_is_dead(*conn);
+  if (dead || !server_ready_now(*conn)) {
+    pool->checkin(std::move(conn), !dead);
+    return AttachStep::decided;
+  }
+  Routed r;
+  r.conn = std::move(conn);
+  r.pool = std::move(pool);
+  r.node = ch.node->name;
+  r.target = ch.target;
+  attach(std::move(r));
+  return AttachStep::attached;
 }
 
 asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {

@@ -71,6 +71,16 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Shard 0's YAML primary (greeting, session mode).
   std::shared_ptr<Pool> pool_for_next_transaction(std::string_view first_statement, std::string& error);
   asio::awaitable<bool> attach_server(const Frame& first);
+  // attach_server's common case without a coroutine frame (an idle, live pooled connection that
+  // needs no settings replay). decided: the node is chosen (route_ set), attach_routed waits for
+  // the connection; not_started: attach_server does it all.
+  enum class AttachStep { attached, decided, not_started };
+  struct Decided {  // attach_now's choice, taken over by attach_routed (one router pick per transaction)
+    std::shared_ptr<const config::Config> cfg;
+    std::shared_ptr<const Topology> topo;  // ch.node may point into it
+    Choice ch;
+  };
+  AttachStep attach_now(const Frame& first, Decided& d);
   // Called for every Query/Parse/Bind while a server is attached, before forwarding it.
   RouteCheck check_route(const Frame& f);
   void note_sent(std::string_view bytes);           // every byte forwarded to the attached server
@@ -82,8 +92,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::shared_ptr<const classifier::Classification> classify_frame(const Frame& f) const;
   TxnSummary summarize_from(const Frame& first);
   struct Routed;
-  asio::awaitable<Routed> checkout_routed(const std::shared_ptr<const config::Config>& cfg);
-  asio::awaitable<bool> attach_routed(const std::shared_ptr<const config::Config>& cfg);
+  // `decided`: the first pick was made already (attach_now); null = pick here.
+  asio::awaitable<Routed> checkout_routed(const std::shared_ptr<const config::Config>& cfg,
+                                          const Decided* decided = nullptr);
+  asio::awaitable<bool> attach_routed(const std::shared_ptr<const config::Config>& cfg,
+                                      const Decided* decided = nullptr);
+  void attach(Routed&& r);  // r.conn becomes the attached server; starts the pump
   asio::awaitable<void> answer_directive(const classifier::Classification& c);
   // SET pgscale.route while a server is attached: noted and answered in its place in the reply
   // stream (true = the frame was consumed; bytes before it moved to sout_).
@@ -101,6 +115,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<void> client_loop();
   asio::awaitable<bool> process_frames(size_t forwardable);
   asio::awaitable<bool> flush_segment(size_t from, size_t to);
+  bool flush_segment_now(size_t from, size_t to, bool& ok, size_t& sent, error_code& ec);
+  asio::awaitable<bool> flush_segment_rest(size_t from, size_t to, size_t sent, error_code ec);
+  std::string_view segment_bytes(size_t from, size_t to);
   asio::awaitable<bool> sync_app_name(ServerConn& server);
   asio::awaitable<bool> handle_skipped(const Frame& f);
   // check_route said switch_server: f must wait until the attached server is released.
@@ -122,6 +139,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // --- prepared room --- (prepared_relay.cpp, client_relay.cpp; issue 4)
   // Hooks the routing room calls (notes/issue4-5-seams.md).
   asio::awaitable<bool> prepare_server(ServerConn& conn);  // replay settings; false = unusable
+  bool server_ready_now(ServerConn& conn);  // prepare_server would send nothing (it then may be skipped)
   std::string_view statement_text(std::string_view client_statement_name) const;
   bool pinned() const;
   // Relay steps for frames that are not forwarded byte for byte (named statements, local answers).

@@ -62,6 +62,10 @@ class ResponseTracker {
   // True when every reply is forwarded as is (the pump may relay bytes without looking).
   bool trivial() const noexcept { return special_ == 0; }
   bool idle() const noexcept { return queue_.empty(); }
+  // take_front_locals would take something.
+  bool front_is_local() const noexcept {
+    return !queue_.empty() && queue_.front().expect == TrackedRequest::Expect::local;
+  }
   size_t size() const noexcept { return queue_.size(); }
   bool skipping() const noexcept { return skipping_; }
   char tx_status() const noexcept { return tx_status_; }

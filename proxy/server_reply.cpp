@@ -165,7 +165,12 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
   // even when the server announced its end in the same read.
   if (rd.answered_all) relayed_since_attach_ = false;
   else if (!out.empty()) relayed_since_attach_ = true;
-  if (!out.empty() && !write_client_now(out) && !co_await write_client(out)) co_return false;
+  // Statements, not one condition: GCC 12 evaluates a condition's operands before a co_await
+  // again after the resumption (see process_frames).
+  if (!out.empty() && !write_client_now(out)) {
+    bool written = co_await write_client(out);
+    if (!written) co_return false;
+  }
   if (r.malformed || rd.fatal_at != std::string_view::npos) {
     server_fatal_ = rd.fatal_at != std::string_view::npos;
     co_return false;
@@ -182,7 +187,10 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     }
   }
   std::string_view ready = held_ready;
-  if (!ready.empty() && !write_client_now(ready) && !co_await write_client(ready)) co_return false;
+  if (!ready.empty() && !write_client_now(ready)) {
+    bool written = co_await write_client(ready);
+    if (!written) co_return false;
+  }
   if (release) {
     on_transaction_end();
     release_server(true);

@@ -34,6 +34,11 @@ bool ClientSession::pinned() const { return state_.pinned(); }
 
 // A server fresh from the pool runs this client's settings before its first byte (one round trip
 // only when they differ from what that server runs with).
+bool ClientSession::server_ready_now(ServerConn& conn) {
+  attached_pinned_ = false;
+  return state_.replay_sql(conn.settings()).empty();
+}
+
 asio::awaitable<bool> ClientSession::prepare_server(ServerConn& conn) {
   attached_pinned_ = false;
   std::string sql = state_.replay_sql(conn.settings());
