@@ -128,13 +128,20 @@ StatementRegistry& statement_registry() {
 }
 
 const StatementPtr* ClientStatements::find(std::string_view name) const {
-  auto it = map_.find(std::string(name));
-  return it == map_.end() ? nullptr : &it->second;
+  if (last_ && std::string_view(last_name_) == name) return last_;
+  auto it = map_.find(name);
+  if (it == map_.end()) return nullptr;
+  last_name_.assign(name);
+  last_ = &it->second;
+  return last_;
 }
 
 void ClientStatements::erase_if(std::string_view name, const StatementPtr& s) {
-  auto it = map_.find(std::string(name));
-  if (it != map_.end() && it->second == s) map_.erase(it);
+  auto it = map_.find(name);
+  if (it != map_.end() && it->second == s) {
+    last_ = nullptr;
+    map_.erase(it);
+  }
 }
 
 void ServerStatements::touch(uint64_t id) {
@@ -190,10 +197,15 @@ void append_failing_bind(std::string& out) {
 }
 
 bool read_bind_names(std::string_view body, BindNames& out) {
-  size_t p = body.find('\0');
-  if (p == std::string_view::npos) return false;
-  size_t s = body.find('\0', p + 1);
-  if (s == std::string_view::npos) return false;
+  // Names are short (often the portal is empty): a byte loop ends before memchr's call and
+  // set-up would (every Bind is read here by the route, relay and session-state steps).
+  const size_t n = body.size();
+  size_t p = 0;
+  while (p < n && body[p] != '\0') ++p;
+  if (p == n) return false;
+  size_t s = p + 1;
+  while (s < n && body[s] != '\0') ++s;
+  if (s >= n) return false;
   out.portal = body.substr(0, p);
   out.statement = body.substr(p + 1, s - p - 1);
   out.names_end = s + 1;
@@ -224,6 +236,10 @@ bool starts_with_word(std::string_view sql, std::string_view word) {
 
 LocalCommand parse_local_command(std::string_view sql) {
   LocalCommand cmd;
+  // Both commands start with 'd': one byte rejects almost every text.
+  size_t first = 0;
+  while (first < sql.size() && is_space(sql[first])) ++first;
+  if (first == sql.size() || ascii_lower(sql[first]) != 'd') return cmd;
   // Every Query passes here: decide on the first word before splitting (and allocating) words.
   if (!starts_with_word(sql, "deallocate") && !starts_with_word(sql, "discard")) return cmd;
   std::vector<std::string> w;
