@@ -4,6 +4,10 @@
 #include <cctype>
 #include <cstring>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "protocol/extended_query.hpp"
 #include "protocol/wire.hpp"
 
@@ -264,20 +268,29 @@ LocalCommand parse_local_command(std::string_view sql) {
 }
 
 bool may_deallocate(std::string_view sql) {
-  // Every Query passes here. Both words start with 'd': memchr (vectorised; find_first_of with a
-  // set goes byte by byte) finds the few of each case, and only they are compared.
+  // Every Query passes here. Both words start with 'd': one pass finds the bytes that are 'd' or
+  // 'D' (bit 5 set makes both 'd'), 16 at a time where SSE2 is available, and only they are
+  // compared.
   constexpr size_t kWord = 7;  // "dealloc", "discard"
   if (sql.size() < kWord) return false;
-  for (char d : {'d', 'D'}) {
-    const char* p = sql.data();
-    const char* last = sql.data() + sql.size() - kWord;  // the last position a word fits at
-    while (p <= last) {
-      p = static_cast<const char*>(std::memchr(p, d, static_cast<size_t>(last - p) + 1));
-      if (p == nullptr) break;
-      std::string_view w(p, kWord);
-      if (ieq(w, "dealloc") || ieq(w, "discard")) return true;
-      ++p;
+  const char* s = sql.data();
+  const size_t last = sql.size() - kWord;  // the last position a word fits at
+  auto word_at = [s](size_t i) {
+    std::string_view w(s + i, kWord);
+    return ieq(w, "dealloc") || ieq(w, "discard");
+  };
+  size_t i = 0;
+#if defined(__SSE2__)
+  for (; i <= last && last - i >= 15; i += 16) {  // positions i..i+15 all fit a word
+    const __m128i x = _mm_or_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i)), _mm_set1_epi8(0x20));
+    for (unsigned m = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(x, _mm_set1_epi8('d')))); m != 0;
+         m &= m - 1) {
+      if (word_at(i + static_cast<unsigned>(__builtin_ctz(m)))) return true;
     }
+  }
+#endif
+  for (; i <= last; ++i) {
+    if ((s[i] | 0x20) == 'd' && word_at(i)) return true;
   }
   return false;
 }
