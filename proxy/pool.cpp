@@ -108,6 +108,7 @@ asio::awaitable<Pool::Checkout> Pool::open_new(asio::any_io_executor ex) {
 }
 
 std::shared_ptr<ServerConn> Pool::take_idle_locked(const asio::any_io_executor& ex, bool peek) {
+  if (idle_.empty()) return nullptr;  // the usual case under load: no clock read
   auto now = Clock::now();
   // Prefer a connection registered with the caller's worker; look at a few hot ones only.
   for (int pass = 0; pass < 2; ++pass) {
