@@ -6,6 +6,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
@@ -46,7 +47,7 @@ asio::awaitable<Pool::Checkout> Pool::checkout(asio::any_io_executor ex) {
     if (size_ < limits_.max_size) {
       ++size_;
     } else {
-      waiter = std::make_shared<Waiter>(ex);
+      waiter = new_waiter_locked(ex);
       waiters_.push_back(waiter);
     }
     wait_for = limits_.checkout_timeout;
@@ -59,16 +60,19 @@ asio::awaitable<Pool::Checkout> Pool::checkout(asio::any_io_executor ex) {
     if (waiter->conn) {
       Checkout out;
       out.conn = std::move(waiter->conn);
+      recycle_locked(std::move(waiter));
       co_return out;
     }
     if (!waiter->slot) {
       std::erase(waiters_, waiter);
+      recycle_locked(std::move(waiter));
       Checkout out;
       out.timed_out = true;
       out.error = fmt::format("no server connection available in pool {} within {} ms (max_size {})",
                               name_, wait_for.count(), limits_.max_size);
       co_return out;
     }
+    recycle_locked(std::move(waiter));
   }
   co_return co_await open_new(ex);  // checkin handed us a free slot
 }
@@ -104,6 +108,7 @@ asio::awaitable<Pool::Checkout> Pool::open_new(asio::any_io_executor ex) {
 }
 
 std::shared_ptr<ServerConn> Pool::take_idle_locked(const asio::any_io_executor& ex, bool peek) {
+  if (idle_.empty()) return nullptr;  // the usual case under load: no clock read
   auto now = Clock::now();
   // Prefer a connection registered with the caller's worker; look at a few hot ones only.
   for (int pass = 0; pass < 2; ++pass) {
@@ -182,8 +187,32 @@ std::shared_ptr<Pool::Waiter> Pool::pick_waiter_locked(const asio::any_io_execut
     }
   }
   auto w = std::move(*chosen);
-  waiters_.erase(chosen);
+  if (chosen == waiters_.begin()) {
+    waiters_.pop_front();  // the usual case, without the general erase's shifting
+  } else {
+    waiters_.erase(chosen);
+  }
   return w;
+}
+
+std::shared_ptr<Pool::Waiter> Pool::new_waiter_locked(const asio::any_io_executor& ex) {
+  for (auto it = spare_waiters_.rbegin(); it != spare_waiters_.rend(); ++it) {
+    if ((*it)->executor != ex) continue;
+    auto w = std::move(*it);
+    spare_waiters_.erase(std::next(it).base());
+    w->since = Clock::now();
+    return w;
+  }
+  return std::make_shared<Waiter>(ex);
+}
+
+void Pool::recycle_locked(std::shared_ptr<Waiter> w) {
+  constexpr std::size_t kMaxSpare = 64;
+  // Spares hold timers of the workers' io_contexts: none may outlive retire() (shutdown).
+  if (retired_ || w.use_count() != 1 || spare_waiters_.size() >= kMaxSpare) return;
+  w->conn.reset();
+  w->slot = false;
+  spare_waiters_.push_back(std::move(w));
 }
 
 void Pool::release_slot_locked() {
@@ -196,7 +225,14 @@ void Pool::release_slot_locked() {
 }
 
 void Pool::wake(const std::shared_ptr<Waiter>& w) {
-  // The timer belongs to the waiter's worker: cancel it there, not from this thread.
+  // The timer belongs to the waiter's worker: cancel it there, not from another thread. A worker
+  // is one thread, so when that is this thread the cancel can run now (it only queues the
+  // waiter's completion), saving a post and a scheduler round trip per hand-over.
+  const auto* io = w->executor.target<asio::io_context::executor_type>();
+  if (io && io->running_in_this_thread()) {
+    w->timer.cancel();
+    return;
+  }
   asio::post(w->executor, [w] { w->timer.cancel(); });
 }
 
@@ -220,6 +256,7 @@ void Pool::set_limits(PoolLimits limits) {
 void Pool::retire() {
   std::lock_guard lk(mu_);
   retired_ = true;
+  spare_waiters_.clear();
   for (auto& c : idle_) c->stream().close();
   size_ -= static_cast<uint32_t>(idle_.size());
   idle_.clear();

@@ -84,6 +84,12 @@ class Pool : public std::enable_shared_from_this<Pool> {
     Clock::time_point since;           // queued at (bounds how long it may be passed over)
   };
   std::shared_ptr<Waiter> pick_waiter_locked(const asio::any_io_executor& home);
+  // A waiter for `ex`: a spare one when there is (its timer is already registered with the
+  // worker's timer service: no service lookup, no allocation), else a new one.
+  std::shared_ptr<Waiter> new_waiter_locked(const asio::any_io_executor& ex);
+  // Keeps a finished waiter for reuse, unless something else still refers to it (a wake-up
+  // posted to its worker and not yet run would cancel the next wait on its timer).
+  void recycle_locked(std::shared_ptr<Waiter> w);
   asio::awaitable<Checkout> open_new(asio::any_io_executor ex);
   // `peek`: discard connections that look dead (a recv per connection looked at).
   std::shared_ptr<ServerConn> take_idle_locked(const asio::any_io_executor& ex, bool peek);
@@ -105,6 +111,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   uint32_t size_ = 0;
   std::vector<std::shared_ptr<ServerConn>> idle_;  // LIFO: hot connections stay hot
   std::deque<std::shared_ptr<Waiter>> waiters_;
+  std::vector<std::shared_ptr<Waiter>> spare_waiters_;  // emptied by retire(), before shutdown
   std::optional<Params> params_;
 };
 

@@ -67,12 +67,23 @@ StatementRegistry& statement_registry();
 // The client's statement names (never "", the unnamed statement is not tracked).
 class ClientStatements {
  public:
+  ClientStatements() = default;
+  // A session's own: never copied or moved (the last-found pointer points into this map).
+  ClientStatements(const ClientStatements&) = delete;
+  ClientStatements& operator=(const ClientStatements&) = delete;
+
   const StatementPtr* find(std::string_view name) const;
   void set(std::string_view name, StatementPtr s) { map_[std::string(name)] = std::move(s); }
   // Forgets `name` only while it still means `s` (an undo must not drop a newer statement).
   void erase_if(std::string_view name, const StatementPtr& s);
-  void erase(std::string_view name) { map_.erase(std::string(name)); }
-  void clear() { map_.clear(); }
+  void erase(std::string_view name) {
+    last_ = nullptr;
+    map_.erase(std::string(name));
+  }
+  void clear() {
+    last_ = nullptr;
+    map_.clear();
+  }
   size_t size() const { return map_.size(); }
 
   // `DEALLOCATE name` of one of these names run through the extended protocol is answered here,
@@ -88,7 +99,16 @@ class ClientStatements {
   LocalDeallocate local;
 
  private:
-  std::unordered_map<std::string, StatementPtr> map_;
+  struct Hash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, StatementPtr, Hash, std::equal_to<>> map_;
+  // The last name found: a Bind's statement is looked up by the route, relay and session-state
+  // steps in turn. Element pointers of an unordered_map survive inserts and rehashing; erasing
+  // clears this.
+  mutable std::string last_name_;
+  mutable const StatementPtr* last_ = nullptr;
 };
 
 // What one server connection has prepared under pgscale's names; used by one session at a time.

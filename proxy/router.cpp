@@ -15,8 +15,11 @@ std::optional<Route> Router::route(const config::Config& cfg, const RouteRequest
 Choice Router::choose(const config::Config& cfg, const Topology& topo, TargetDecision decision,
                       const RywState* ryw, const std::vector<std::string>* exclude) {
   thread_local std::mt19937_64 rng{std::random_device{}()};
-  SelectInput in{cfg, topo, decision, ryw, exclude, {}, ticket_.fetch_add(1, std::memory_order_relaxed), 0.0};
+  SelectInput in{cfg, topo, decision, ryw, exclude, {}, 0, 0.0};
   if (decision.target == Target::replica) {
+    // Only replica picks use the ticket: a primary decision leaves the shared counter's cache
+    // line alone (every worker's transactions would otherwise bounce it between cores).
+    in.ticket = ticket_.fetch_add(1, std::memory_order_relaxed);
     in.random01 = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
     if (cfg.routing.replica_selection == config::ReplicaSelection::least_outstanding) {
       in.outstanding = [this](std::string_view node) { return outstanding(node); };

@@ -80,3 +80,32 @@ TEST_CASE("normalize: output bound with many kept comments", "[classifier][norma
   CHECK(k.find("/*pgscale*/ --pgscale") == 0);
   CHECK(k.back() != ' ');
 }
+
+// The scanner copies identifier runs 16 bytes at a time and compares short words as one integer:
+// runs longer than a block, runs ending at the text's end, and bytes >= 0x80 inside runs.
+TEST_CASE("normalize: long identifiers and words at the end", "[classifier][normalize]") {
+  const std::string long_a = "pgbench_accounts_with_a_rather_long_name_x";
+  const std::string long_b = "pgbench_accounts_with_a_rather_long_name_y";
+  CHECK(key_of("SELECT abalance FROM " + long_a + " WHERE aid = 1") ==
+        "SELECT abalance FROM " + long_a + " WHERE aid = \x01");
+  CHECK(key_of("SELECT 1 FROM " + long_a) != key_of("SELECT 1 FROM " + long_b));
+  CHECK(key_of("SELECT a FROM " + long_a) == "SELECT a FROM " + long_a);
+  CHECK(key_of("SELECT caf\xc3\xa9_table_name_longer_than_16 FROM t") ==
+        "SELECT caf\xc3\xa9_table_name_longer_than_16 FROM t");
+  CHECK(key_of("SELECT abcdefghijklmnop,abcdefghijklmnopq$1;") == "SELECT abcdefghijklmnop,abcdefghijklmnopq$1;");
+  CHECK(key_of("SELECT  a\t\n FROM   t  ") == "SELECT a FROM t");
+  CHECK(key_of("SELECT a FROM t WHERE x = E'y'") == key_of("SELECT a FROM t WHERE x = 'z'"));
+  CHECK(key_of("SELECT a FROM t WHERE x = e'y' AND b = X'1F'") == "SELECT a FROM t WHERE x = \x02 AND b = \x03");
+}
+
+TEST_CASE("normalize: nesting keywords in any case, and only whole words", "[classifier][normalize]") {
+  std::string k;
+  CHECK(normalize("SELECT a", k).nesting_tokens == 0);
+  CHECK(normalize("SELECT a AND b Or c", k).nesting_tokens == 2);
+  CHECK(normalize("SELECT a aNd b", k).nesting_tokens == 1);
+  CHECK(normalize("SELECT a BETWEEN b AND c", k).nesting_tokens == 2);
+  CHECK(normalize("SELECT x COLLATE y, x IS NULL, CASE WHEN NOT z THEN 1 END", k).nesting_tokens == 4);
+  CHECK(normalize("SELECT android, order_, isnull, at_x, or1, \"and\"", k).nesting_tokens == 0);
+  CHECK(normalize("SELECT a ILIKE b, c SIMILAR TO d, e LIKE f", k).nesting_tokens == 3);
+  CHECK(normalize("SELECT (a + b) * -c", k).nesting_tokens == 4);  // ( + * -; ')' does not count
+}

@@ -74,6 +74,45 @@ TEST_CASE("client statements: names map to shared statements; undo only drops th
   CHECK(cs.size() == 0);
 }
 
+// find() remembers the last name found: replacing, erasing and clearing must not leave it stale.
+TEST_CASE("client statements: the remembered last lookup follows set, erase and clear", "[prepared]") {
+  StatementRegistry reg;
+  ClientStatements cs;
+  auto s1 = reg.intern("SELECT 1", {});
+  auto s2 = reg.intern("SELECT 2", {});
+  cs.set("a_rather_long_statement_name_1", s1);
+  REQUIRE(cs.find("a_rather_long_statement_name_1") != nullptr);
+  cs.set("a_rather_long_statement_name_1", s2);  // same name, new meaning
+  CHECK(*cs.find("a_rather_long_statement_name_1") == s2);
+  for (int i = 0; i < 100; ++i) cs.set(std::string("n").append(std::to_string(i)), s1);  // rehashes
+  CHECK(*cs.find("a_rather_long_statement_name_1") == s2);
+  cs.erase("a_rather_long_statement_name_1");
+  CHECK(cs.find("a_rather_long_statement_name_1") == nullptr);
+  REQUIRE(cs.find("n7") != nullptr);
+  cs.erase_if("n7", s1);
+  CHECK(cs.find("n7") == nullptr);
+  REQUIRE(cs.find("n8") != nullptr);
+  cs.clear();
+  CHECK(cs.find("n8") == nullptr);
+  cs.set("n8", s2);
+  CHECK(*cs.find("n8") == s2);
+  CHECK(cs.find("n") == nullptr);  // a prefix of the remembered name is another name
+}
+
+TEST_CASE("bind names: empty names, missing terminators", "[prepared]") {
+  BindNames n;
+  CHECK_FALSE(read_bind_names(std::string_view(), n));
+  CHECK_FALSE(read_bind_names(std::string_view("\0", 1), n));  // the statement name never ends
+  CHECK_FALSE(read_bind_names(std::string_view("portal", 6), n));
+  REQUIRE(read_bind_names(std::string_view("\0\0rest", 6), n));
+  CHECK(n.portal.empty());
+  CHECK(n.statement.empty());
+  CHECK(n.names_end == 2);
+  REQUIRE(read_bind_names(std::string_view("\0S1\0", 4), n));
+  CHECK(n.statement == "S1");
+  CHECK(n.names_end == 4);
+}
+
 TEST_CASE("server statements: LRU order, eviction at capacity, touch", "[prepared]") {
   StatementRegistry reg;
   ServerStatements lru;
