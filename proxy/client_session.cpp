@@ -36,9 +36,43 @@ std::shared_ptr<const Settings> shared_greeting(Settings greeting) {
   if (known.size() < 256) known.push_back(g);
   return g;
 }
+bool same_credentials(const ServerCredentials& a, const ServerCredentials& b) {
+  if (a.password != b.password || a.scram.has_value() != b.scram.has_value()) return false;
+  return !a.scram || (a.scram->client_key == b.scram->client_key && a.scram->verifier == b.scram->verifier);
+}
 // Without a server this long, a session is idle: it frees its buffers (go_idle).
 constexpr auto kIdleRelease = std::chrono::seconds(1);
 }  // namespace
+
+const ServerCredentials SharedCredentials::none_{};
+
+void SharedCredentials::set_password(std::string password) {
+  ServerCredentials c = *this;
+  c.password = std::move(password);
+  assign(std::move(c));
+}
+
+void SharedCredentials::set_scram(ScramPassThrough scram) {
+  ServerCredentials c = *this;
+  c.scram = std::move(scram);
+  assign(std::move(c));
+}
+
+// Once per login, like shared_greeting().
+void SharedCredentials::assign(ServerCredentials c) {
+  static std::mutex mu;
+  static std::vector<std::shared_ptr<const ServerCredentials>> known;  // bounded; unused ones are dropped
+  std::lock_guard lk(mu);
+  for (const auto& k : known) {
+    if (same_credentials(*k, c)) {
+      creds_ = k;
+      return;
+    }
+  }
+  std::erase_if(known, [](const auto& k) { return k.use_count() == 1; });
+  creds_ = std::make_shared<const ServerCredentials>(std::move(c));
+  if (known.size() < 256) known.push_back(creds_);
+}
 
 ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
     : internal_done_(&ex_),
@@ -408,6 +442,8 @@ void ClientSession::go_idle() {
   std::string().swap(before_);
   std::string().swap(after_);
   std::string().swap(replacement_);
+  tracker_.release();
+  statements_.release();
   if (pumps_running_ > 0) {
     pump_idle_ = true;
     pump_wake_.notify();

@@ -128,13 +128,24 @@ StatementRegistry& statement_registry() {
 }
 
 const StatementPtr* ClientStatements::find(std::string_view name) const {
-  auto it = map_.find(std::string(name));
-  return it == map_.end() ? nullptr : &it->second;
+  if (!body_) return nullptr;
+  auto it = body_->map.find(std::string(name));
+  return it == body_->map.end() ? nullptr : &it->second;
 }
 
 void ClientStatements::erase_if(std::string_view name, const StatementPtr& s) {
-  auto it = map_.find(std::string(name));
-  if (it != map_.end() && it->second == s) map_.erase(it);
+  if (!body_) return;
+  auto it = body_->map.find(std::string(name));
+  if (it != body_->map.end() && it->second == s) body_->map.erase(it);
+}
+
+const ClientStatements::LocalDeallocate& ClientStatements::local() const {
+  static const LocalDeallocate none;
+  return body_ ? body_->local : none;
+}
+
+void ClientStatements::release() noexcept {
+  if (body_ && body_->map.empty() && !body_->local.statement && !body_->local.portal) body_.reset();
 }
 
 void ServerStatements::touch(uint64_t id) {

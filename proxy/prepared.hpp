@@ -64,16 +64,22 @@ class StatementRegistry {
 };
 StatementRegistry& statement_registry();
 
-// The client's statement names (never "", the unnamed statement is not tracked).
+// The client's statement names (never "", the unnamed statement is not tracked). Its storage is
+// made on first use and freed by release() once it holds nothing: most idle clients have no
+// statement, and an empty map plus the LocalDeallocate below are ~160 bytes of each session.
 class ClientStatements {
  public:
   const StatementPtr* find(std::string_view name) const;
-  void set(std::string_view name, StatementPtr s) { map_[std::string(name)] = std::move(s); }
+  void set(std::string_view name, StatementPtr s) { body().map[std::string(name)] = std::move(s); }
   // Forgets `name` only while it still means `s` (an undo must not drop a newer statement).
   void erase_if(std::string_view name, const StatementPtr& s);
-  void erase(std::string_view name) { map_.erase(std::string(name)); }
-  void clear() { map_.clear(); }
-  size_t size() const { return map_.size(); }
+  void erase(std::string_view name) {
+    if (body_) body_->map.erase(std::string(name));
+  }
+  void clear() {
+    if (body_) body_->map.clear();
+  }
+  size_t size() const { return body_ ? body_->map.size() : 0; }
 
   // `DEALLOCATE name` of one of these names run through the extended protocol is answered here,
   // as the simple-query one is (the server does not know the client's names): its unnamed
@@ -85,10 +91,25 @@ class ClientStatements {
     std::string portal_name;
     std::string portal_target;
   };
-  LocalDeallocate local;
+  LocalDeallocate& local() { return body().local; }
+  const LocalDeallocate& local() const;
+  // A simple Query replaces the unnamed statement and portal: no local DEALLOCATE is pending.
+  void forget_local() noexcept {
+    if (body_) body_->local.statement = body_->local.portal = false;
+  }
+  // Frees the storage when there is no name and no pending local DEALLOCATE (an idle session).
+  void release() noexcept;
 
  private:
-  std::unordered_map<std::string, StatementPtr> map_;
+  struct Body {
+    std::unordered_map<std::string, StatementPtr> map;
+    LocalDeallocate local;
+  };
+  Body& body() {
+    if (!body_) body_ = std::make_unique<Body>();
+    return *body_;
+  }
+  std::unique_ptr<Body> body_;
 };
 
 // What one server connection has prepared under pgscale's names; used by one session at a time.

@@ -55,7 +55,7 @@ void ClientSession::note_effects(const Frame& f) {
   std::string_view text;
   if (f.tag == 'Q' || f.tag == 'P') {
     text = frame_text(f);
-    if (f.tag == 'Q') statements_.local.statement = statements_.local.portal = false;
+    if (f.tag == 'Q') statements_.forget_local();
   } else if (f.tag == 'B') {
     BindNames names;
     std::string_view data = cbuf_.readable();
