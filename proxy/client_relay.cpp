@@ -186,7 +186,7 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       continue;
     }
     if (is_transaction_mode()) note_effects(f);
-    if (plan == FramePlan::special && route_.target == Target::replica && (f.tag == 'B' || f.tag == 'D')) {
+    if (plan == FramePlan::special && route().target == Target::replica && (f.tag == 'B' || f.tag == 'D')) {
       note_statement_use(f);
     }
     if (plan != FramePlan::forward) plan = handle_special(f, seg);
@@ -293,7 +293,7 @@ asio::awaitable<bool> ClientSession::handle_skipped(const Frame&) {
 // wakes it; it serves each attached server until that server is released or replaced. It ends
 // when the session goes idle (go_idle) and is started again by the next attach.
 void ClientSession::start_pump() {
-  sscan_.reset();
+  sscan().reset();
   sbuf_.consume(sbuf_.size());
   server_fatal_ = false;
   ++attach_gen_;
@@ -347,7 +347,7 @@ asio::awaitable<void> ClientSession::pump_server(std::shared_ptr<ServerConn> ser
       if (client_gone_) {
         client_.close();  // wake the client loop; finish() closes the server
       } else {
-        std::string why = server_fatal_ ? "server sent FATAL " + server_fatal_text_
+        std::string why = server_fatal_ ? "server sent FATAL " + server_fatal_text()
                                         : std::string("server closed the connection");
         co_await on_server_lost(std::move(why));
       }

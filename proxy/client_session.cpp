@@ -84,7 +84,6 @@ ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
       cbuf_(kClientBuffer),
       sbuf_(kServerBuffer),
       cscan_(protocol::Direction::frontend, kMaxWholeClientFrame),
-      sscan_(protocol::Direction::backend, kServerBuffer),
       pump_done_(&ex_) {
   frames_.reserve(64);
   undo_.self = this;
@@ -134,8 +133,29 @@ bool ClientSession::can_park() const {
          write_serving_ == write_ticket_ && cbuf_.size() == 0;
 }
 
+ClientSession::Cold::Cold() : sscan(protocol::Direction::backend, kServerBuffer) {}
+
+void ClientSession::make_cold() {
+  cold_ = std::make_unique<Cold>();
+  cold_->route.policy = std::move(kept_policy_);
+}
+
+// Only while nothing of the session runs (park): no server, no pump, no transaction.
+void ClientSession::drop_cold() {
+  if (!cold_) return;
+  kept_policy_ = std::move(cold_->route.policy);
+  cold_.reset();
+}
+
 // The wait holds the session (as the coroutine frames did); a drain's cancel() ends it too.
 void ClientSession::park() {
+  drop_cold();
+  if (!idle_check_armed_) {  // nobody waits on a timer of a session that parks: ~150 bytes each
+    internal_done_.release();
+    write_turn_.release();
+    pump_done_.release();
+    idle_check_.release();
+  }
   client_.async_wait_readable([self = shared_from_this()](error_code) {
     self->parked_ = false;
     self->unparked_ = true;
@@ -438,10 +458,12 @@ void ClientSession::on_idle_check() {
 // cancelled midway): an idle client costs its socket and this object.
 void ClientSession::go_idle() {
   sbuf_.release();
-  std::string().swap(pump_out_);
-  std::string().swap(before_);
-  std::string().swap(after_);
-  std::string().swap(replacement_);
+  if (cold_) {
+    std::string().swap(cold_->pump_out);
+    std::string().swap(cold_->before);
+    std::string().swap(cold_->after);
+    std::string().swap(cold_->replacement);
+  }
   tracker_.release();
   statements_.release();
   if (pumps_running_ > 0) {

@@ -107,7 +107,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Transitional: use the prepared room's hooks once they exist (prepare_server, statement_text).
   template <class S> static asio::awaitable<bool> prepare_for_client(S& s, ServerConn& conn);
   template <class S> static std::string_view statement_text_of(const S& s, std::string_view name);
-  SessionRouteState route_;
+  SessionRouteState& route() { return cold().route; }  // the transaction's routing (cold state)
 
   // --- client_relay.cpp ---
   asio::awaitable<void> client_loop();
@@ -167,8 +167,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ResponseTracker tracker_;           // replies the attached server owes, in order
   PreparedUndo undo_;
   std::string sout_;                  // rewritten bytes for the server, written with the next flush
-  std::string pump_out_;              // the pump's output when replies were dropped or inserted
-  std::string before_, after_, replacement_;  // pump scratch (no allocation per message)
+  // The pump's output when replies were dropped or inserted, and its scratch (cold state).
+  std::string& pump_out() { return cold().pump_out; }
+  std::string& before() { return cold().before; }
+  std::string& after() { return cold().after; }
+  std::string& replacement() { return cold().replacement; }
   bool drop_tail_ = false;            // drop the streamed tail of a frame pgscale refused
   SessionState state_;                // SET settings and pins (session_state.hpp)
   std::shared_ptr<const Settings> greeted_;  // ParameterStatus values of the greeting (session
@@ -211,9 +214,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   const config::Config* pool_cfg_ = nullptr;  // the snapshot pool_ was chosen under
   std::shared_ptr<ServerConn> server_;
   std::shared_ptr<Pool> server_pool_;  // where server_ goes back
-  FrameScanner sscan_;
+  FrameScanner& sscan() { return cold().sscan; }
   bool server_fatal_ = false;       // the server sent FATAL: it is about to close
-  std::string server_fatal_text_;
+  std::string& server_fatal_text() { return cold().server_fatal_text; }
   bool terminated_ = false;         // the client sent Terminate
   uint32_t pending_syncs_ = 0;  // Query/Sync/FunctionCall sent, ReadyForQuery not yet seen
   bool unsynced_ = false;       // messages sent after the last sync point
@@ -245,6 +248,28 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   uint64_t releases_checked_ = 0; // releases_ at the last check
   bool idle_check_armed_ = false;
   bool pump_idle_ = false;        // the pump is to end (the session went idle)
+
+  // --- cold state --- (client_session.cpp) What only a session at work uses, behind one pointer:
+  // made on first use (login routes the greeting, the first transaction after a wake-up), freed
+  // when the session parks (nothing of it runs then, and all of it is per transaction, scratch,
+  // or a cache: the routing policy — SET pgscale.route, read-your-writes — is kept aside).
+  // ~450 bytes of each idle client.
+  struct Cold {
+    Cold();
+    SessionRouteState route;
+    std::string pump_out;
+    std::string before, after, replacement;  // pump scratch (no allocation per message)
+    FrameScanner sscan;
+    std::string server_fatal_text;
+  };
+  Cold& cold() {
+    if (!cold_) [[unlikely]] make_cold();
+    return *cold_;
+  }
+  void make_cold();
+  void drop_cold();
+  std::unique_ptr<Cold> cold_;
+  SessionRouting kept_policy_;  // route().policy while cold_ is dropped
 
   // --- parking --- (client_session.cpp) An idle session keeps no coroutine: client_loop returns
   // with parked_ set, run() leaves a plain readiness wait on the socket (park()), and that wait
