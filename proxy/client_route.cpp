@@ -120,11 +120,11 @@ std::shared_ptr<const classifier::Classification> ClientSession::classify_frame(
 TxnSummary ClientSession::summarize_from(const Frame& first) {
   TxnSummary t;
   size_t i = 0;
-  if (!frames_.empty() && &first >= frames_.data() && &first < frames_.data() + frames_.size()) {
-    i = static_cast<size_t>(&first - frames_.data());
+  if (!frames().empty() && &first >= frames().data() && &first < frames().data() + frames().size()) {
+    i = static_cast<size_t>(&first - frames().data());
   }
-  const Frame* begin = frames_.empty() ? &first : &frames_[i];
-  size_t end = frames_.empty() ? 1 : frames_.size();
+  const Frame* begin = frames().empty() ? &first : &frames()[i];
+  size_t end = frames().empty() ? 1 : frames().size();
   std::vector<std::string_view> parsed;  // statements parsed in this read (their Bind is known)
   std::string_view data = cbuf_.readable();
   for (size_t k = 0; i + k < end && k < kMaxFramesSummarised; ++k) {

@@ -75,17 +75,12 @@ void SharedCredentials::assign(ServerCredentials c) {
 }
 
 ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
-    : internal_done_(&ex_),
-      write_turn_(&ex_),
-      rt_(rt),
+    : rt_(rt),
       ex_(socket.get_executor()),
       client_(std::move(socket)),
       peer_(client_.peer()),
       cbuf_(kClientBuffer),
-      sbuf_(kServerBuffer),
-      cscan_(protocol::Direction::frontend, kMaxWholeClientFrame),
-      pump_done_(&ex_) {
-  frames_.reserve(64);
+      cscan_(protocol::Direction::frontend, kMaxWholeClientFrame) {
   undo_.self = this;
 }
 
@@ -133,10 +128,16 @@ bool ClientSession::can_park() const {
          write_serving_ == write_ticket_ && cbuf_.size() == 0;
 }
 
-ClientSession::Cold::Cold() : sscan(protocol::Direction::backend, kServerBuffer) {}
+ClientSession::Cold::Cold(const asio::any_io_executor& ex)
+    : sscan(protocol::Direction::backend, kServerBuffer),
+      sbuf(kServerBuffer),
+      internal_done(&ex),
+      write_turn(&ex),
+      pump_done(&ex),
+      pump_wake(ex) {}
 
 void ClientSession::make_cold() {
-  cold_ = std::make_unique<Cold>();
+  cold_ = std::make_unique<Cold>(ex_);
   cold_->route.policy = std::move(kept_policy_);
 }
 
@@ -150,12 +151,7 @@ void ClientSession::drop_cold() {
 // The wait holds the session (as the coroutine frames did); a drain's cancel() ends it too.
 void ClientSession::park() {
   drop_cold();
-  if (!idle_check_armed_) {  // nobody waits on a timer of a session that parks: ~150 bytes each
-    internal_done_.release();
-    write_turn_.release();
-    pump_done_.release();
-    idle_check_.release();
-  }
+  if (!idle_check_armed_) idle_check_.release();  // nobody waits on it: ~150 bytes once used
   client_.async_wait_readable([self = shared_from_this()](error_code) {
     self->parked_ = false;
     self->unparked_ = true;
@@ -414,12 +410,12 @@ asio::awaitable<void> ClientSession::fatal(std::string_view code, std::string_vi
 asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
   uint64_t ticket = write_ticket_++;
   for (int i = 0; write_serving_ != ticket && i < 1000000; ++i) {
-    co_await write_turn_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await write_turn().async_wait(asio::as_tuple(asio::use_awaitable));
   }
   error_code ec;
   if (!client_gone_) co_await client_.write_all(bytes, ec);
   ++write_serving_;
-  write_turn_.cancel();
+  write_turn().cancel();
   if (ec) client_gone_ = true;
   co_return !ec && !client_gone_;
 }
@@ -457,8 +453,8 @@ void ClientSession::on_idle_check() {
 // read is cancelled to let go of the client buffer (plain TCP only — a TLS read is not
 // cancelled midway): an idle client costs its socket and this object.
 void ClientSession::go_idle() {
-  sbuf_.release();
   if (cold_) {
+    cold_->sbuf.release();
     std::string().swap(cold_->pump_out);
     std::string().swap(cold_->before);
     std::string().swap(cold_->after);
@@ -468,7 +464,7 @@ void ClientSession::go_idle() {
   statements_.release();
   if (pumps_running_ > 0) {
     pump_idle_ = true;
-    pump_wake_.notify();
+    pump_wake().notify();
   }
   if (client_reading_ && cbuf_.size() == 0 && !client_.is_tls() && !draining_) {
     idle_cancel_ = true;

@@ -179,10 +179,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Settings told_;                     // reportable values the client holds now, where they differ from greeted_
   bool attached_pinned_ = false;      // the attached server held this client's pinned state
   bool internal_busy_ = false;        // pgscale's own query runs on the attached server
-  LazyTimer internal_done_;
+  LazyTimer& internal_done() { return cold().internal_done; }
   uint64_t write_ticket_ = 0;         // client writes go out in the order they were requested
   uint64_t write_serving_ = 0;
-  LazyTimer write_turn_;
+  LazyTimer& write_turn() { return cold().write_turn; }
 
   Runtime& rt_;
   asio::any_io_executor ex_;
@@ -207,9 +207,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
 
   // relay state (all on ex_, no locks)
   ByteBuffer cbuf_;
-  ByteBuffer sbuf_;
+  ByteBuffer& sbuf() { return cold().sbuf; }
   FrameScanner cscan_;
-  std::vector<Frame> frames_;  // reused per read
+  std::vector<Frame>& frames() { return cold().frames; }  // reused per read
   std::shared_ptr<Pool> pool_;
   const config::Config* pool_cfg_ = nullptr;  // the snapshot pool_ was chosen under
   std::shared_ptr<ServerConn> server_;
@@ -227,11 +227,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool relayed_since_attach_ = false;  // a byte of the attached server's answer reached the client
   bool draining_ = false;
   int pumps_running_ = 0;
-  LazyTimer pump_done_;             // cancelled when a pump ends (and while switch_waiting_, per read)
+  // Cancelled when a pump ends (and while switch_waiting_, per read).
+  LazyTimer& pump_done() { return cold().pump_done; }
   bool switch_waiting_ = false;     // the client loop waits for the server's release (check_route)
   bool switch_skip_ = false;        // a refused switch: drop frames until the next sync point
   uint64_t attach_gen_ = 0;         // start_pump() calls: the pump serves each attach once
-  Wakeup pump_wake_{ex_};           // the session's one pump waits here for the next server (no timer)
+  // The session's one pump waits here for the next server (no timer).
+  Wakeup& pump_wake() { return cold().pump_wake; }
   bool client_reading_ = false;     // the client loop waits in read_some (its buffer is lent out)
   bool idle_cancel_ = false;        // the idle check cancelled that read to free the buffer of an idle session
 
@@ -253,14 +255,20 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // made on first use (login routes the greeting, the first transaction after a wake-up), freed
   // when the session parks (nothing of it runs then, and all of it is per transaction, scratch,
   // or a cache: the routing policy — SET pgscale.route, read-your-writes — is kept aside).
-  // ~450 bytes of each idle client.
+  // ~600 bytes of each idle client.
   struct Cold {
-    Cold();
+    explicit Cold(const asio::any_io_executor& ex);
     SessionRouteState route;
     std::string pump_out;
     std::string before, after, replacement;  // pump scratch (no allocation per message)
     FrameScanner sscan;
     std::string server_fatal_text;
+    ByteBuffer sbuf;
+    std::vector<Frame> frames;
+    LazyTimer internal_done;
+    LazyTimer write_turn;
+    LazyTimer pump_done;
+    Wakeup pump_wake;
   };
   Cold& cold() {
     if (!cold_) [[unlikely]] make_cold();

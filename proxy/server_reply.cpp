@@ -145,13 +145,13 @@ std::string_view ClientSession::server_output(ServerRead& rd, const ScanResult& 
 }
 
 asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool& release) {
-  if (!sbuf_.reserve_more(kReadChunk, kMaxServerBuffer)) co_return false;
+  if (!sbuf().reserve_more(kReadChunk, kMaxServerBuffer)) co_return false;
   error_code ec;
-  size_t n = co_await server.stream().read_some(asio::buffer(sbuf_.write_ptr(), sbuf_.write_space()), ec);
+  size_t n = co_await server.stream().read_some(asio::buffer(sbuf().write_ptr(), sbuf().write_space()), ec);
   if (ec || server_.get() != &server) co_return false;
-  sbuf_.commit(n);
+  sbuf().commit(n);
   ServerRead rd;
-  rd.data = sbuf_.readable();
+  rd.data = sbuf().readable();
   rd.tail.committed = relayed_since_attach_;
   auto r = sscan().scan(rd.data, [&](char tag, std::string_view body, bool whole) {
     on_server_frame(server, rd, tag, body, whole);
@@ -170,9 +170,9 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     server_fatal_ = rd.fatal_at != std::string_view::npos;
     co_return false;
   }
-  sbuf_.consume(r.forwardable);
+  sbuf().consume(r.forwardable);
   release = is_transaction_mode() && pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' &&
-            sbuf_.size() == 0 && !sscan().in_streamed_frame() && server_.get() == &server;
+            sbuf().size() == 0 && !sscan().in_streamed_frame() && server_.get() == &server;
   if (release && (state_.needs_inspect() || attached_pinned_ || pinned())) {
     release = co_await release_step(server);
     if (!held_ready.empty()) held_ready.insert(0, parameter_corrections());
@@ -187,7 +187,7 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     release_server(true);
     if (draining_ || rt_.draining.load()) begin_drain();
   }
-  if (switch_waiting_) pump_done_.cancel();  // the client loop re-checks whether it may go on
+  if (switch_waiting_) pump_done().cancel();  // the client loop re-checks whether it may go on
   co_return true;
 }
 

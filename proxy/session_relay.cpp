@@ -130,7 +130,7 @@ std::string ClientSession::parameter_corrections() {
 
 asio::awaitable<void> ClientSession::wait_internal_query() {
   for (int i = 0; internal_busy_ && i < 100000; ++i) {
-    co_await internal_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await internal_done().async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 
@@ -157,7 +157,7 @@ asio::awaitable<bool> ClientSession::release_step(ServerConn& server) {
     attached_pinned_ = false;
   }
   internal_busy_ = false;
-  internal_done_.cancel();
+  internal_done().cancel();
   if (!ok && server_.get() == &server) {
     spdlog::info("client {} user={}: {} not reusable after session-state check", peer_, user_, server.describe());
     server.stream().close();
