@@ -7,6 +7,9 @@
 #include <mutex>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -40,6 +43,20 @@ bool same_credentials(const ServerCredentials& a, const ServerCredentials& b) {
   if (a.password != b.password || a.scram.has_value() != b.scram.has_value()) return false;
   return !a.scram || (a.scram->client_key == b.scram->client_key && a.scram->verifier == b.scram->verifier);
 }
+// Plain operator new for the parked wait's operation: Asio's default recycling allocator hands
+// it a cached block of whatever size some earlier operation or coroutine frame freed (often
+// larger), and a parked wait lives as long as the client idles.
+template <class T>
+struct ExactAllocator {
+  using value_type = T;
+  ExactAllocator() = default;
+  template <class U>
+  ExactAllocator(const ExactAllocator<U>&) noexcept {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, size_t) noexcept { ::operator delete(p); }
+  template <class U>
+  bool operator==(const ExactAllocator<U>&) const noexcept { return true; }
+};
 // Without a server this long, a session is idle: it frees its buffers (go_idle).
 constexpr auto kIdleRelease = std::chrono::seconds(1);
 }  // namespace
@@ -152,11 +169,18 @@ void ClientSession::drop_cold() {
 void ClientSession::park() {
   drop_cold();
   if (!idle_check_armed_) idle_check_.release();  // nobody waits on it: ~150 bytes once used
-  client_.async_wait_readable([self = shared_from_this()](error_code) {
+  auto wake = [self = shared_from_this()](error_code) {
     self->parked_ = false;
     self->unparked_ = true;
     asio::co_spawn(self->ex_, [self]() { return self->run_then_end_or_park(self->client_loop()); }, asio::detached);
-  });
+  };
+  // Bound to the worker's io_context executor itself (8 bytes) rather than to the 56-byte
+  // any_io_executor the operation would otherwise keep a second copy of; same context either way.
+  if (const auto* io = ex_.target<asio::io_context::executor_type>()) {
+    client_.async_wait_readable(asio::bind_executor(*io, asio::bind_allocator(ExactAllocator<void>(), std::move(wake))));
+  } else {
+    client_.async_wait_readable(asio::bind_allocator(ExactAllocator<void>(), std::move(wake)));
+  }
 }
 
 asio::awaitable<void> ClientSession::run_steps() {

@@ -172,11 +172,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::string& before() { return cold().before; }
   std::string& after() { return cold().after; }
   std::string& replacement() { return cold().replacement; }
-  bool drop_tail_ = false;            // drop the streamed tail of a frame pgscale refused
   SessionState state_;                // SET settings and pins (session_state.hpp)
   std::shared_ptr<const Settings> greeted_;  // ParameterStatus values of the greeting (session
                                              // defaults), shared by the sessions greeted alike
   Settings told_;                     // reportable values the client holds now, where they differ from greeted_
+  bool drop_tail_ = false;            // drop the streamed tail of a frame pgscale refused
   bool attached_pinned_ = false;      // the attached server held this client's pinned state
   bool internal_busy_ = false;        // pgscale's own query runs on the attached server
   LazyTimer& internal_done() { return cold().internal_done; }
@@ -189,7 +189,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Stream client_;
   std::string peer_;
   Runtime::SessionList::iterator registry_it_;
-  bool counted_ = true;  // holds one unit of rt_.clients
 
   // who
   std::string user_;
@@ -199,11 +198,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::shared_ptr<const config::Config> cfg_;  // snapshot used for routing; refreshed per transaction
   SharedCredentials server_creds_;
   AttachMode mode_ = AttachMode::per_transaction;
+  bool counted_ = true;  // holds one unit of rt_.clients
+  bool key_registered_ = false;  // key_ is in rt_.cancels()
 
   // cancel
   std::shared_ptr<CancelSlot> cancel_slot_;
   CancelKey key_;
-  bool key_registered_ = false;
 
   // relay state (all on ex_, no locks)
   ByteBuffer cbuf_;
@@ -226,12 +226,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool client_gone_ = false;
   bool relayed_since_attach_ = false;  // a byte of the attached server's answer reached the client
   bool draining_ = false;
+  uint64_t attach_gen_ = 0;         // start_pump() calls: the pump serves each attach once
   int pumps_running_ = 0;
   // Cancelled when a pump ends (and while switch_waiting_, per read).
   LazyTimer& pump_done() { return cold().pump_done; }
   bool switch_waiting_ = false;     // the client loop waits for the server's release (check_route)
   bool switch_skip_ = false;        // a refused switch: drop frames until the next sync point
-  uint64_t attach_gen_ = 0;         // start_pump() calls: the pump serves each attach once
   // The session's one pump waits here for the next server (no timer).
   Wakeup& pump_wake() { return cold().pump_wake; }
   bool client_reading_ = false;     // the client loop waits in read_some (its buffer is lent out)
@@ -250,6 +250,17 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   uint64_t releases_checked_ = 0; // releases_ at the last check
   bool idle_check_armed_ = false;
   bool pump_idle_ = false;        // the pump is to end (the session went idle)
+
+  // --- parking --- (client_session.cpp) An idle session keeps no coroutine: client_loop returns
+  // with parked_ set, run() leaves a plain readiness wait on the socket (park()), and that wait
+  // starts client_loop() again (run_then_end_or_park). The coroutine frames of run/run_steps/
+  // client_loop are ~2 KiB.
+  bool can_park() const;
+  void park();
+  asio::awaitable<void> run_then_end_or_park(asio::awaitable<void> step);
+  asio::awaitable<void> end_or_park();
+  bool parked_ = false;           // client_loop returned to wait for the client without a coroutine
+  bool unparked_ = false;         // the restarted client_loop: the socket is readable, read it
 
   // --- cold state --- (client_session.cpp) What only a session at work uses, behind one pointer:
   // made on first use (login routes the greeting, the first transaction after a wake-up), freed
@@ -278,17 +289,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void drop_cold();
   std::unique_ptr<Cold> cold_;
   SessionRouting kept_policy_;  // route().policy while cold_ is dropped
-
-  // --- parking --- (client_session.cpp) An idle session keeps no coroutine: client_loop returns
-  // with parked_ set, run() leaves a plain readiness wait on the socket (park()), and that wait
-  // starts client_loop() again (run_then_end_or_park). The coroutine frames of run/run_steps/
-  // client_loop are ~2 KiB.
-  bool can_park() const;
-  void park();
-  asio::awaitable<void> run_then_end_or_park(asio::awaitable<void> step);
-  asio::awaitable<void> end_or_park();
-  bool parked_ = false;           // client_loop returned to wait for the client without a coroutine
-  bool unparked_ = false;         // the restarted client_loop: the socket is readable, read it
 };
 
 }  // namespace pgscale::proxy
