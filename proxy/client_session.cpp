@@ -168,6 +168,7 @@ void ClientSession::drop_cold() {
 // The wait holds the session (as the coroutine frames did); a drain's cancel() ends it too.
 void ClientSession::park() {
   drop_cold();
+  cancel_slot_.release();  // no server: nothing to cancel until the next attach
   if (!idle_check_armed_) idle_check_.release();  // nobody waits on it: ~150 bytes once used
   auto wake = [self = shared_from_this()](error_code) {
     self->parked_ = false;
@@ -377,8 +378,8 @@ asio::awaitable<bool> ClientSession::greet() {
     }
     else pool_->checkin(std::move(c.conn), true);
   }
-  cancel_slot_ = std::make_shared<CancelSlot>();
-  key_ = rt_.cancels().add(cancel_slot_);
+  key_ = rt_.cancels().add(nullptr);
+  cancel_slot_.bind(&rt_.cancels(), key_);
   key_registered_ = true;
   std::string out;
   protocol::encode_auth_ok(out);

@@ -202,7 +202,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool key_registered_ = false;  // key_ is in rt_.cancels()
 
   // cancel
-  std::shared_ptr<CancelSlot> cancel_slot_;
+  LazyCancelSlot cancel_slot_;  // made at the first attach after a wake-up, dropped at park
   CancelKey key_;
 
   // relay state (all on ex_, no locks)
