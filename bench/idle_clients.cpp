@@ -7,7 +7,9 @@
 // SSL), so the fd is re-read after every PQconnectPoll call and the epoll entry moved with it.
 //
 // Output (stdout, one line each, machine-readable "key=value"):
-//   result requested=N ok=K failed=F timed_out=T elapsed_ms=MS first_error="..."
+//   result requested=N ok=K failed=F timed_out=T elapsed_ms=MS queried=Q first_error="..."
+// With --query SQL every connection runs SQL once after all are connected (then idles): a client
+// that did some work and went idle can cost a proxy more than one that never sent a query.
 // then, if --ready-file is given, that file is written with the same line, and the process
 // holds the connections until --hold seconds pass or SIGTERM/SIGINT arrives.
 #include <libpq-fe.h>
@@ -32,6 +34,7 @@ struct Options {
   std::string dbname = "postgres";
   std::string sslmode = "disable";
   std::string ready_file;
+  std::string query;       // run once on each connection after the connect phase (empty: none)
   int count = 100;
   int parallel = 128;      // connects in flight at once: bounds SYN backlog and SCRAM CPU bursts
   int timeout_s = 60;      // whole connect phase
@@ -51,7 +54,7 @@ void on_signal(int) { g_stop = 1; }
 void usage() {
   std::fprintf(stderr,
                "usage: idle_clients --host H --port P --user U --dbname D --count N\n"
-               "       [--sslmode disable|require] [--parallel K] [--timeout S] [--hold S]\n"
+               "       [--sslmode disable|require] [--parallel K] [--timeout S] [--hold S] [--query SQL]\n"
                "       [--ready-file FILE]   (password: PGPASSWORD or ~/.pgpass, as libpq reads it)\n");
 }
 
@@ -66,6 +69,7 @@ bool parse_args(int argc, char** argv, Options& o) {
     else if (a == "--dbname") o.dbname = v;
     else if (a == "--sslmode") o.sslmode = v;
     else if (a == "--ready-file") o.ready_file = v;
+    else if (a == "--query") o.query = v;
     else if (a == "--count") o.count = std::atoi(v.c_str());
     else if (a == "--parallel") o.parallel = std::atoi(v.c_str());
     else if (a == "--timeout") o.timeout_s = std::atoi(v.c_str());
@@ -127,6 +131,23 @@ class Connector {
   int failed() const { return failed_; }
   int timed_out() const { return timed_out_; }
   const std::string& first_error() const { return first_error_; }
+
+  // Runs `sql` once on every connected slot (blocking, one at a time). Returns how many succeeded.
+  int query_all(const std::string& sql) {
+    int n = 0;
+    for (auto& s : slots_) {
+      if (g_stop) break;
+      if (!s.ok || !s.conn) continue;
+      PGresult* r = PQexec(s.conn, sql.c_str());
+      ExecStatusType st = PQresultStatus(r);
+      if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) ++n;
+      else if (first_error_.empty()) first_error_ = PQresultErrorMessage(r);
+      PQclear(r);
+    }
+    for (char& c : first_error_)
+      if (c == '\n' || c == '\r' || c == '\t' || c == '"') c = ' ';
+    return n;
+  }
 
  private:
   void start(int idx) {
@@ -233,11 +254,12 @@ int main(int argc, char** argv) {
   c.run();
   const auto ms =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+  int queried = opt.query.empty() ? 0 : c.query_all(opt.query);
 
   char line[1024];
   std::snprintf(line, sizeof line,
-                "result requested=%d ok=%d failed=%d timed_out=%d elapsed_ms=%lld first_error=\"%.600s\"\n",
-                opt.count, c.ok(), c.failed(), c.timed_out(), static_cast<long long>(ms),
+                "result requested=%d ok=%d failed=%d timed_out=%d elapsed_ms=%lld queried=%d first_error=\"%.600s\"\n",
+                opt.count, c.ok(), c.failed(), c.timed_out(), static_cast<long long>(ms), queried,
                 c.first_error().c_str());
   std::fputs(line, stdout);
   std::fflush(stdout);

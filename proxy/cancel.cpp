@@ -47,6 +47,12 @@ CancelKey CancelRegistry::add(std::shared_ptr<CancelSlot> slot) {
   return k;
 }
 
+void CancelRegistry::bind(CancelKey key, const std::shared_ptr<CancelSlot>& slot) {
+  std::lock_guard lk(mu_);
+  auto it = slots_.find(pack(key));
+  if (it != slots_.end()) it->second = slot;
+}
+
 void CancelRegistry::remove(CancelKey key) {
   std::lock_guard lk(mu_);
   slots_.erase(pack(key));

@@ -60,7 +60,7 @@ asio::awaitable<bool> ClientSession::authenticate() {
   bool ok = false;
   if (user && user->auth == config::AuthMethod::trust) {
     ok = true;
-    server_creds_.password = user->server_password;
+    server_creds_.set_password(user->server_password);
   } else if (user && user->auth == config::AuthMethod::md5) {
     if (!co_await auth_md5(user, ok)) co_return false;
   } else {
@@ -135,9 +135,9 @@ asio::awaitable<bool> ClientSession::auth_scram(const config::UserConfig* user, 
   out.clear();
   protocol::encode_auth_sasl_final(out, server_final);
   if (!co_await write_client(out)) co_return false;
-  if (!user->server_password.empty()) server_creds_.password = user->server_password;
-  else if (plaintext) server_creds_.password = user->password;
-  else server_creds_.scram = ScramPassThrough{server.client_key(), *verifier};
+  if (!user->server_password.empty()) server_creds_.set_password(user->server_password);
+  else if (plaintext) server_creds_.set_password(user->password);
+  else server_creds_.set_scram(ScramPassThrough{server.client_key(), *verifier});
   co_return true;
 }
 
@@ -160,7 +160,7 @@ asio::awaitable<bool> ClientSession::auth_md5(const config::UserConfig* user, bo
   bool matched = protocol::md5_verify(user ? std::string_view(user->password) : std::string_view(fake), user_,
                                       salt, pw.password);
   ok = user && !user->password.empty() && matched;
-  if (ok) server_creds_.password = user->server_password.empty() ? user->password : user->server_password;
+  if (ok) server_creds_.set_password(user->server_password.empty() ? user->password : user->server_password);
   co_return true;
 }
 

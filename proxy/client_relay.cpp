@@ -48,7 +48,7 @@ asio::awaitable<void> ClientSession::client_loop() {
       // object, not 16 KiB. A busy one keeps its buffer (no allocation per transaction).
       went_idle = false;
       cbuf_.release();
-      std::vector<Frame>().swap(frames_);  // 64 reserved frames are 1.5 KiB of an idle session
+      std::vector<Frame>().swap(frames());  // 64 reserved frames are 1.5 KiB of an idle session
       if (unparked_) {
         unparked_ = false;  // restarted by park(): the parked wait saw the socket readable
       } else if (can_park()) {
@@ -62,7 +62,7 @@ asio::awaitable<void> ClientSession::client_loop() {
         }
       }
     }
-    if (frames_.capacity() == 0) frames_.reserve(16);  // once per wake-up, not per read
+    if (frames().capacity() == 0) frames().reserve(16);  // once per wake-up, not per read
     if (!cbuf_.reserve_more(kReadChunk, kMaxClientBuffer)) {
       co_await fatal(sqlstate::protocol_violation, "client message too large");
       co_return;
@@ -82,18 +82,18 @@ asio::awaitable<void> ClientSession::client_loop() {
     idle_cancel_ = false;  // a cancel that came too late for the read
     cbuf_.commit(n);
     std::string_view data = cbuf_.readable();
-    frames_.clear();
+    frames().clear();
     auto r = cscan_.scan(data, [&](char tag, std::string_view body, bool whole) {
       size_t off = static_cast<size_t>(body.data() - data.data()) - 5;
-      frames_.push_back({tag, off, whole ? body.size() + 5 : data.size() - off});
+      frames().push_back({tag, off, whole ? body.size() + 5 : data.size() - off});
     });
     // A streamed Bind is rewritten from its prefix: wait until the prefix holds both names.
     BindNames names;
-    if (!frames_.empty() && frames_.back().tag == 'B' && cscan_.in_streamed_frame() && is_transaction_mode() &&
-        !read_bind_names(data.substr(frames_.back().offset + 5, frames_.back().size - 5), names)) {
+    if (!frames().empty() && frames().back().tag == 'B' && cscan_.in_streamed_frame() && is_transaction_mode() &&
+        !read_bind_names(data.substr(frames().back().offset + 5, frames().back().size - 5), names)) {
       cscan_.reset();
-      r.forwardable = frames_.back().offset;
-      frames_.pop_back();
+      r.forwardable = frames().back().offset;
+      frames().pop_back();
     }
     // Extended-protocol messages of an implicit transaction without their Sync (or a Flush) yet,
     // no server attached: wait for the rest before choosing the node, so that a read followed, in
@@ -101,7 +101,7 @@ asio::awaitable<void> ClientSession::client_loop() {
     // the whole transaction must (on a replica the write would fail with 25006). A client expects
     // no reply before Sync or Flush; the wait is bounded for one that does anyway.
     if (!server_ && !skipping_ && !switch_skip_ && !drop_tail_ && !r.malformed && !cscan_.in_streamed_frame() &&
-        is_transaction_mode() && cbuf_.size() <= kMaxHeldBytes && unsynced_extended_batch(frames_) &&
+        is_transaction_mode() && cbuf_.size() <= kMaxHeldBytes && unsynced_extended_batch(frames()) &&
         rt_.config()->routing.read_write_split) {
       Deadline hold(ex_);
       hold.arm(kHoldUnsynced, [this] { client_.cancel(); });
@@ -129,17 +129,17 @@ asio::awaitable<void> ClientSession::client_loop() {
 asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
   if (internal_busy_) co_await wait_internal_query();  // pgscale's own query on the attached server goes first
   size_t seg = 0;  // start of the bytes not yet forwarded or dropped
-  size_t first = frames_.empty() ? forwardable : frames_[0].offset;
+  size_t first = frames().empty() ? forwardable : frames()[0].offset;
   if (first > 0 && (skipping_ || !server_ || drop_tail_ || switch_skip_)) seg = first;  // tail nobody wants
-  if (drop_tail_) drop_tail_ = frames_.empty() && cscan_.in_streamed_frame();
+  if (drop_tail_) drop_tail_ = frames().empty() && cscan_.in_streamed_frame();
   // Frames from an attach on were classified by attach_server (summarize_from): check_route only
   // looks at the ones after them (a later read of a pipeline).
   size_t routed_until = 0;
   bool ok = true;  // flush_segment_now's
   size_t sent = 0;
   error_code ec;
-  for (size_t i = 0; i < frames_.size(); ++i) {
-    const Frame& f = frames_[i];
+  for (size_t i = 0; i < frames().size(); ++i) {
+    const Frame& f = frames()[i];
     if (f.tag == 'X') {
       co_await flush_segment(seg, f.offset);
       terminated_ = true;
@@ -202,7 +202,7 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       continue;
     }
     if (is_transaction_mode()) note_effects(f);
-    if (plan == FramePlan::special && route_.target == Target::replica && (f.tag == 'B' || f.tag == 'D')) {
+    if (plan == FramePlan::special && route().target == Target::replica && (f.tag == 'B' || f.tag == 'D')) {
       note_statement_use(f);
     }
     if (plan != FramePlan::forward) plan = handle_special(f, seg);
@@ -233,8 +233,8 @@ asio::awaitable<ClientSession::SwitchWait> ClientSession::wait_server_released()
     bool idle = pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' && !internal_busy_ && tracker_.idle();
     if (idle && (pinned() || attached_pinned_)) break;
     if (std::chrono::steady_clock::now() >= deadline) break;
-    pump_done_.expires_at(deadline);
-    co_await pump_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+    pump_done().expires_at(deadline);
+    co_await pump_done().async_wait(asio::as_tuple(asio::use_awaitable));
   }
   switch_waiting_ = false;
   if (!server_) co_return SwitchWait::released;
@@ -336,13 +336,13 @@ asio::awaitable<bool> ClientSession::handle_skipped(const Frame&) {
 // wakes it; it serves each attached server until that server is released or replaced. It ends
 // when the session goes idle (go_idle) and is started again by the next attach.
 void ClientSession::start_pump() {
-  sscan_.reset();
-  sbuf_.consume(sbuf_.size());
+  sscan().reset();
+  sbuf().consume(sbuf().size());
   server_fatal_ = false;
   ++attach_gen_;
   pump_idle_ = false;
   if (pumps_running_ > 0) {
-    pump_wake_.notify();
+    pump_wake().notify();
     return;
   }
   ++pumps_running_;
@@ -354,12 +354,12 @@ void ClientSession::start_pump() {
         spdlog::error("client {}: pump failed: {}", self->peer_, ex.what());
       }
     }
-    self->pump_done_.cancel();
+    self->pump_done().cancel();
   });
 }
 
 // Serves each server attach_server()/reroute gives the session; between them it waits on
-// pump_wake_ without a deadline (no timer per transaction). Idle detection is on_idle_check's.
+// pump_wake() without a deadline (no timer per transaction). Idle detection is on_idle_check's.
 asio::awaitable<void> ClientSession::pump() {
   // pumps_running_ drops when the frame goes, before any other handler runs: an attach right
   // after the pump decided to end starts a new one instead of waking a pump that is gone.
@@ -372,12 +372,12 @@ asio::awaitable<void> ClientSession::pump() {
     if (server_ && served != attach_gen_) {
       served = attach_gen_;
       co_await pump_server(server_);
-      if (switch_waiting_) pump_done_.cancel();  // the client loop waits for this server to go
+      if (switch_waiting_) pump_done().cancel();  // the client loop waits for this server to go
       if (!server_) note_released();
       continue;
     }
     if (client_gone_ || pump_idle_) co_return;
-    co_await pump_wake_.async_wait(asio::as_tuple(asio::use_awaitable));  // attach, idle, finish
+    co_await pump_wake().async_wait(asio::as_tuple(asio::use_awaitable));  // attach, idle, finish
   }
 }
 
@@ -390,7 +390,7 @@ asio::awaitable<void> ClientSession::pump_server(std::shared_ptr<ServerConn> ser
       if (client_gone_) {
         client_.close();  // wake the client loop; finish() closes the server
       } else {
-        std::string why = server_fatal_ ? "server sent FATAL " + server_fatal_text_
+        std::string why = server_fatal_ ? "server sent FATAL " + server_fatal_text()
                                         : std::string("server closed the connection");
         co_await on_server_lost(std::move(why));
       }
@@ -401,9 +401,9 @@ asio::awaitable<void> ClientSession::pump_server(std::shared_ptr<ServerConn> ser
 
 asio::awaitable<void> ClientSession::finish() {
   client_gone_ = true;
-  pump_wake_.cancel();  // an idle pump ends now
+  pump_wake().cancel();  // an idle pump ends now
   if (server_) {
-    bool clean = pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' && sbuf_.size() == 0;
+    bool clean = pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' && sbuf().size() == 0;
     auto server = server_;
     auto pool = server_pool_;
     server_.reset();  // detached: the pump exits at its next wake-up
@@ -412,8 +412,8 @@ asio::awaitable<void> ClientSession::finish() {
     if (clean && !is_transaction_mode()) server->stream().cancel();
     else server->stream().close();
     for (int i = 0; i < 100 && pumps_running_ > 0; ++i) {
-      pump_done_.expires_after(std::chrono::milliseconds(100));
-      co_await pump_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+      pump_done().expires_after(std::chrono::milliseconds(100));
+      co_await pump_done().async_wait(asio::as_tuple(asio::use_awaitable));
     }
     // Session mode: reset the server's session state before anyone else gets it.
     bool reusable = false;
@@ -425,8 +425,8 @@ asio::awaitable<void> ClientSession::finish() {
     if (pool) pool->checkin(std::move(server), reusable);
   }
   for (int i = 0; i < 100 && pumps_running_ > 0; ++i) {
-    pump_done_.expires_after(std::chrono::milliseconds(100));
-    co_await pump_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+    pump_done().expires_after(std::chrono::milliseconds(100));
+    co_await pump_done().async_wait(asio::as_tuple(asio::use_awaitable));
   }
   client_.close();
   if (!user_.empty()) spdlog::info("client {} user={} db={}: disconnected", peer_, user_, database_);

@@ -120,11 +120,11 @@ std::shared_ptr<const classifier::Classification> ClientSession::classify_frame(
 TxnSummary ClientSession::summarize_from(const Frame& first) {
   TxnSummary t;
   size_t i = 0;
-  if (!frames_.empty() && &first >= frames_.data() && &first < frames_.data() + frames_.size()) {
-    i = static_cast<size_t>(&first - frames_.data());
+  if (!frames().empty() && &first >= frames().data() && &first < frames().data() + frames().size()) {
+    i = static_cast<size_t>(&first - frames().data());
   }
-  const Frame* begin = frames_.empty() ? &first : &frames_[i];
-  size_t end = frames_.empty() ? 1 : frames_.size();
+  const Frame* begin = frames().empty() ? &first : &frames()[i];
+  size_t end = frames().empty() ? 1 : frames().size();
   std::vector<std::string_view> parsed;  // statements parsed in this read (their Bind is known)
   std::string_view data = cbuf_.readable();
   for (size_t k = 0; i + k < end && k < kMaxFramesSummarised; ++k) {
@@ -143,7 +143,7 @@ TxnSummary ClientSession::summarize_from(const Frame& first) {
       t.unknown = true;
       continue;
     }
-    route_.policy.note(*c);
+    route().policy.note(*c);
     t.add(*c);
   }
   if (!t.unknown_functions.empty()) rt_.refresh_function_catalog();
@@ -152,18 +152,18 @@ TxnSummary ClientSession::summarize_from(const Frame& first) {
 
 std::shared_ptr<Pool> ClientSession::pool_for_node(const std::shared_ptr<const config::Config>& cfg,
                                                    const config::NodeConfig& node) {
-  if (route_.pools_cfg != cfg) {  // reload: pools may have new limits or be retired
-    route_.pools.clear();
-    route_.pools_cfg = cfg;
+  if (route().pools_cfg != cfg) {  // reload: pools may have new limits or be retired
+    route().pools.clear();
+    route().pools_cfg = cfg;
   }
-  for (const auto& [name, pool] : route_.pools) {
+  for (const auto& [name, pool] : route().pools) {
     if (name == node.name) return pool;
   }
   ServerSpec spec{node.name, node.host, node.port, user_, database_,
                   params_,   cfg->pool.server_tls, cfg->pool.connect_timeout};
   auto pool = rt_.pools().get(spec, PoolLimits::from(cfg->pool));
   pool->set_credentials(server_creds_);
-  route_.pools.emplace_back(node.name, pool);
+  route().pools.emplace_back(node.name, pool);
   return pool;
 }
 
@@ -179,7 +179,7 @@ std::shared_ptr<Pool> ClientSession::pool_for_next_transaction(std::string_view 
   return pool_for_node(cfg, *route->node);
 }
 
-// A ready server for route_.decision. A replica that cannot be reached is banned and the next
+// A ready server for route().decision. A replica that cannot be reached is banned and the next
 // candidate tried (at worst the primary); other failures go to the client.
 asio::awaitable<ClientSession::Routed> ClientSession::checkout_routed(const std::shared_ptr<const config::Config>& cfg,
                                                                       const Decided* decided) {
@@ -192,8 +192,8 @@ asio::awaitable<ClientSession::Routed> ClientSession::checkout_routed(const std:
       ch = decided->ch;  // a second pick would advance the router's rotation twice per transaction
     } else {
       auto topo = rt_.topology();
-      resolve_ryw(route_.policy.ryw, *topo);
-      ch = rt_.router().choose(*cfg, *topo, route_.decision, &route_.policy.ryw, &route_.failed);
+      resolve_ryw(route().policy.ryw, *topo);
+      ch = rt_.router().choose(*cfg, *topo, route().decision, &route().policy.ryw, &route().failed);
     }
     if (ch.node == nullptr) {
       out.error = ch.error;
@@ -225,7 +225,7 @@ asio::awaitable<ClientSession::Routed> ClientSession::checkout_routed(const std:
     if (ch.target == Target::replica && !c.timed_out) {
       spdlog::warn("client {}: replica {} unusable ({}); banning it and trying another node", peer_, node, c.error);
       rt_.report_failure(node);
-      route_.failed.push_back(node);
+      route().failed.push_back(node);
       continue;
     }
     out.error = c.error;
@@ -253,9 +253,9 @@ asio::awaitable<bool> ClientSession::attach_routed(const std::shared_ptr<const c
 void ClientSession::attach(Routed&& r) {
   server_ = std::move(r.conn);
   server_pool_ = std::move(r.pool);
-  route_.node = std::move(r.node);
-  route_.target = r.target;
-  route_.ticket = rt_.router().take_ticket(route_.node);
+  route().node = std::move(r.node);
+  route().target = r.target;
+  route().ticket = rt_.router().take_ticket(route().node);
   pending_syncs_ = 0;
   unsynced_ = false;
   tx_status_ = 'I';
@@ -269,21 +269,21 @@ void ClientSession::attach(Routed&& r) {
 // alive and runs this client's settings already. Anything else -> false, and attach_server
 // (a chain of coroutine frames) starts over; what was done here is safe to repeat.
 ClientSession::AttachStep ClientSession::attach_now(const Frame& first, Decided& d) {
-  if (route_.rerouting) return AttachStep::not_started;
+  if (route().rerouting) return AttachStep::not_started;
   if (first.tag == 'Q') {
     auto c = classify_frame(first);
     if (c && c->directive_only && c->route_directive) return AttachStep::not_started;
   }
   d.cfg = rt_.config();
   const auto& cfg = d.cfg;
-  route_.end_transaction();
-  route_.seen = summarize_from(first);
-  route_.decision = decide_target(route_.seen, route_.policy, *cfg);
+  route().end_transaction();
+  route().seen = summarize_from(first);
+  route().decision = decide_target(route().seen, route().policy, *cfg);
   spdlog::debug("client {}: transaction -> {} ({})", peer_,
-                route_.decision.target == Target::primary ? "primary" : "replica", route_.decision.why);
+                route().decision.target == Target::primary ? "primary" : "replica", route().decision.why);
   d.topo = rt_.topology();
-  resolve_ryw(route_.policy.ryw, *d.topo);
-  d.ch = rt_.router().choose(*cfg, *d.topo, route_.decision, &route_.policy.ryw, &route_.failed);
+  resolve_ryw(route().policy.ryw, *d.topo);
+  d.ch = rt_.router().choose(*cfg, *d.topo, route().decision, &route().policy.ryw, &route().failed);
   const Choice& ch = d.ch;
   if (ch.node == nullptr) return AttachStep::decided;  // attach_routed reports it
   auto pool = pool_for_node(cfg, *ch.node);
@@ -304,9 +304,9 @@ ClientSession::AttachStep ClientSession::attach_now(const Frame& first, Decided&
 }
 
 asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {
-  if (route_.rerouting) {  // the pump is moving this transaction to another server: join it
+  if (route().rerouting) {  // the pump is moving this transaction to another server: join it
     asio::steady_timer wait(ex_);
-    for (int i = 0; i < 3000 && route_.rerouting; ++i) {
+    for (int i = 0; i < 3000 && route().rerouting; ++i) {
       wait.expires_after(std::chrono::milliseconds(5));
       co_await wait.async_wait(asio::as_tuple(asio::use_awaitable));
     }
@@ -321,11 +321,11 @@ asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {
     }
   }
   auto cfg = rt_.config();
-  route_.end_transaction();
-  route_.seen = summarize_from(first);
-  route_.decision = decide_target(route_.seen, route_.policy, *cfg);
+  route().end_transaction();
+  route().seen = summarize_from(first);
+  route().decision = decide_target(route().seen, route().policy, *cfg);
   spdlog::debug("client {}: transaction -> {} ({})", peer_,
-                route_.decision.target == Target::primary ? "primary" : "replica", route_.decision.why);
+                route().decision.target == Target::primary ? "primary" : "replica", route().decision.why);
   co_return co_await attach_routed(cfg);
 }
 
@@ -334,7 +334,7 @@ asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {
 // sent to PostgreSQL (which rejects the unquoted reserved word `primary`). It takes effect for the
 // next transaction. Here no server is attached: the relay's skip path then sends ReadyForQuery 'I'.
 asio::awaitable<void> ClientSession::answer_directive(const classifier::Classification& c) {
-  route_.policy.note(c);
+  route().policy.note(c);
   skipping_ = true;  // drop the frame; its sync point gets ReadyForQuery 'I' (handle_skipped)
   skip_error_sent_ = true;
   co_await write_client(directive_reply(c));
@@ -349,7 +349,7 @@ bool ClientSession::answer_directive_attached(const Frame& f, size_t& seg) {
   if (f.tag != 'Q' || tracker_.tx_status() == 'E') return false;
   auto c = classify_frame(f);
   if (!c || !c->directive_only || !c->route_directive) return false;
-  route_.policy.note(*c);
+  route().policy.note(*c);
   if (f.offset > seg) sout_.append(cbuf_.readable().substr(seg, f.offset - seg));
   seg = f.offset + f.size;
   push_local(directive_reply(*c), TrackedRequest::none, {}, {}, true);
@@ -359,7 +359,7 @@ bool ClientSession::answer_directive_attached(const Frame& f, size_t& seg) {
 // Only a transaction routed to a replica outside a block, at a sync boundary (a frame after Parse/
 // Bind/Execute without Sync belongs to the same implicit transaction), can leave its server.
 ClientSession::RouteCheck ClientSession::check_route(const Frame& f) {
-  if (!server_ || route_.rerouting) return RouteCheck::ok;
+  if (!server_ || route().rerouting) return RouteCheck::ok;
   TxnSummary one;
   if (f.tag == 'B') {
     auto stmt = bind_statement(cbuf_.readable().substr(f.offset + 5, f.size - 5));
@@ -370,42 +370,42 @@ ClientSession::RouteCheck ClientSession::check_route(const Frame& f) {
   if (!c) return RouteCheck::ok;
   // A directive Query here is one in a failed block, refused by PostgreSQL: not taken.
   if (c->directive_only && f.tag == 'Q') return RouteCheck::ok;
-  route_.policy.note(*c);
+  route().policy.note(*c);
   one.add(*c);
-  route_.seen.add(*c);
+  route().seen.add(*c);
   if (!one.unknown_functions.empty()) rt_.refresh_function_catalog();
-  AttachedTxn at{route_.target, route_.decision.read_only_block, tx_status_ != 'I', unsynced_,
+  AttachedTxn at{route().target, route().decision.read_only_block, tx_status_ != 'I', unsynced_,
                  pinned() || attached_pinned_};
-  return must_leave_server(one, at, route_.policy, *rt_.config()) ? RouteCheck::switch_server : RouteCheck::ok;
+  return must_leave_server(one, at, route().policy, *rt_.config()) ? RouteCheck::switch_server : RouteCheck::ok;
 }
 
 // Kept only for a retry elsewhere, which only a read on a replica gets.
 void ClientSession::note_sent(std::string_view bytes) {
-  if (route_.sent_overflow || !is_transaction_mode() || route_.target != Target::replica) return;
-  if (route_.sent.size() + bytes.size() > kMaxResendBytes) {
-    route_.sent_overflow = true;
-    route_.sent.clear();
+  if (route().sent_overflow || !is_transaction_mode() || route().target != Target::replica) return;
+  if (route().sent.size() + bytes.size() > kMaxResendBytes) {
+    route().sent_overflow = true;
+    route().sent.clear();
     return;
   }
-  route_.sent.append(bytes);
+  route().sent.append(bytes);
 }
 
 void ClientSession::on_transaction_end() {
   // Every Query/Parse/Bind the transaction sent was classified (and noted) on its way out: the
   // frames of the attach read by summarize_from, later ones by check_route. No second pass over
   // the sent bytes (it cost ~4 % of a pgbench -S transaction's instructions).
-  const TxnSummary& all = route_.seen;
-  const bool wrote = all.hard_primary || all.soft_primary || all.unknown || route_.sent_overflow;
+  const TxnSummary& all = route().seen;
+  const bool wrote = all.hard_primary || all.soft_primary || all.unknown || route().sent_overflow;
   auto cfg = rt_.config();
-  if (wrote && route_.target == Target::primary && cfg->routing.read_your_writes &&
+  if (wrote && route().target == Target::primary && cfg->routing.read_your_writes &&
       cfg->routing.read_write_split && is_transaction_mode()) {
     // Read-your-writes: the commit is acknowledged (ReadyForQuery 'I' arrived); reads go to the
     // primary until a snapshot holds a primary position observed after now (route_policy.hpp).
-    route_.policy.ryw.committed_at = SteadyClock::now();
+    route().policy.ryw.committed_at = SteadyClock::now();
     rt_.check_now();
   }
-  route_.end_transaction();
-  if (route_.sent.capacity() > 64 * 1024) std::string().swap(route_.sent);
+  route().end_transaction();
+  if (route().sent.capacity() > 64 * 1024) std::string().swap(route().sent);
 }
 
 void ClientSession::note_statement_use(const Frame& f) {
@@ -419,7 +419,7 @@ void ClientSession::note_statement_use(const Frame& f) {
     name = body.substr(1, body.find('\0', 1) - 1);
   }
   if (name.empty()) return;
-  if (const StatementPtr* s = statements_.find(name)) route_.note_statement(*s);
+  if (const StatementPtr* s = statements_.find(name)) route().note_statement(*s);
 }
 
 // Close + Parse + Sync on a server fresh from its pool, replies read here (the pump is not
@@ -464,33 +464,33 @@ asio::awaitable<bool> ClientSession::prepare_resend(ServerConn& conn, const Rese
 }
 
 asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& why) {
-  bool eligible = is_transaction_mode() && server_ && route_.target == Target::replica && !relayed_since_attach_ &&
-                  !route_.sent_overflow && route_.reroutes < kMaxReroutes && !client_gone_ && !terminated_ &&
-                  !route_.rerouting;
+  bool eligible = is_transaction_mode() && server_ && route().target == Target::replica && !relayed_since_attach_ &&
+                  !route().sent_overflow && route().reroutes < kMaxReroutes && !client_gone_ && !terminated_ &&
+                  !route().rerouting;
   std::optional<ResendPlan> plan;
   if (eligible) {
-    plan = plan_resend(route_.sent, route_.replies_swallowed, [this](std::string_view name) -> StatementPtr {
-      for (const auto& s : route_.used) {
+    plan = plan_resend(route().sent, route().replies_swallowed, [this](std::string_view name) -> StatementPtr {
+      for (const auto& s : route().used) {
         if (s->server_name == name) return s;
       }
       return nullptr;
     });
   }
   if (!plan) {
-    if (server_ && route_.target == Target::replica && is_transaction_mode() && (pending_syncs_ > 0 || unsynced_)) {
-      spdlog::info("client {}: read on {} not retried elsewhere ({})", peer_, route_.node,
+    if (server_ && route().target == Target::replica && is_transaction_mode() && (pending_syncs_ > 0 || unsynced_)) {
+      spdlog::info("client {}: read on {} not retried elsewhere ({})", peer_, route().node,
                    relayed_since_attach_ ? "part of its answer reached the client"
-                   : route_.sent_overflow ? "more than 1 MB sent"
-                   : route_.reroutes >= kMaxReroutes ? "retried too often"
+                   : route().sent_overflow ? "more than 1 MB sent"
+                   : route().reroutes >= kMaxReroutes ? "retried too often"
                    : eligible ? "the bytes sent cannot be replayed" : "session ending");
     }
-    route_.ticket.reset();
+    route().ticket.reset();
     co_return false;
   }
-  route_.rerouting = true;
-  spdlog::warn("client {}: replica {} failed before answering ({}); retrying elsewhere", peer_, route_.node, why);
-  rt_.report_failure(route_.node);
-  route_.failed.push_back(route_.node);
+  route().rerouting = true;
+  spdlog::warn("client {}: replica {} failed before answering ({}); retrying elsewhere", peer_, route().node, why);
+  rt_.report_failure(route().node);
+  route().failed.push_back(route().node);
   {
     auto old = std::move(server_);
     auto pool = std::move(server_pool_);
@@ -498,13 +498,13 @@ asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& wh
     old->stream().close();
     if (pool) pool->checkin(std::move(old), false);
   }
-  route_.ticket.reset();
+  route().ticket.reset();
   // What is re-sent is what the tracker still expects replies for; a second failure starts there.
   std::string rest(plan->rest);
   auto cfg = rt_.config();
   bool ok = false;
-  while (!ok && route_.reroutes < kMaxReroutes && !client_gone_) {
-    ++route_.reroutes;
+  while (!ok && route().reroutes < kMaxReroutes && !client_gone_) {
+    ++route().reroutes;
     Routed r = co_await checkout_routed(cfg);
     if (!r.conn) break;
     error_code ec;
@@ -514,24 +514,24 @@ asio::awaitable<bool> ClientSession::reroute_after_failure(const std::string& wh
       r.pool->checkin(std::move(r.conn), false);
       if (r.target == Target::replica) {
         rt_.report_failure(r.node);
-        route_.failed.push_back(r.node);
+        route().failed.push_back(r.node);
       }
       continue;
     }
     server_ = std::move(r.conn);
     server_pool_ = std::move(r.pool);
-    route_.node = std::move(r.node);
-    route_.target = r.target;
-    route_.ticket = rt_.router().take_ticket(route_.node);
-    route_.sent = rest;
-    route_.replies_swallowed = 0;
+    route().node = std::move(r.node);
+    route().target = r.target;
+    route().ticket = rt_.router().take_ticket(route().node);
+    route().sent = rest;
+    route().replies_swallowed = 0;
     relayed_since_attach_ = false;
     cancel_slot_->set(server_->cancel_target());
     start_pump();  // pending_syncs_/unsynced_ still describe the bytes just re-sent
     ok = true;
   }
-  route_.rerouting = false;
-  if (ok) spdlog::info("client {}: read re-sent to {}", peer_, route_.node);
+  route().rerouting = false;
+  if (ok) spdlog::info("client {}: read re-sent to {}", peer_, route().node);
   co_return ok;
 }
 

@@ -7,6 +7,9 @@
 #include <mutex>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -36,23 +39,65 @@ std::shared_ptr<const Settings> shared_greeting(Settings greeting) {
   if (known.size() < 256) known.push_back(g);
   return g;
 }
+bool same_credentials(const ServerCredentials& a, const ServerCredentials& b) {
+  if (a.password != b.password || a.scram.has_value() != b.scram.has_value()) return false;
+  return !a.scram || (a.scram->client_key == b.scram->client_key && a.scram->verifier == b.scram->verifier);
+}
+// Plain operator new for the parked wait's operation: Asio's default recycling allocator hands
+// it a cached block of whatever size some earlier operation or coroutine frame freed (often
+// larger), and a parked wait lives as long as the client idles.
+template <class T>
+struct ExactAllocator {
+  using value_type = T;
+  ExactAllocator() = default;
+  template <class U>
+  ExactAllocator(const ExactAllocator<U>&) noexcept {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
+  void deallocate(T* p, size_t) noexcept { ::operator delete(p); }
+  template <class U>
+  bool operator==(const ExactAllocator<U>&) const noexcept { return true; }
+};
 // Without a server this long, a session is idle: it frees its buffers (go_idle).
 constexpr auto kIdleRelease = std::chrono::seconds(1);
 }  // namespace
 
+const ServerCredentials SharedCredentials::none_{};
+
+void SharedCredentials::set_password(std::string password) {
+  ServerCredentials c = *this;
+  c.password = std::move(password);
+  assign(std::move(c));
+}
+
+void SharedCredentials::set_scram(ScramPassThrough scram) {
+  ServerCredentials c = *this;
+  c.scram = std::move(scram);
+  assign(std::move(c));
+}
+
+// Once per login, like shared_greeting().
+void SharedCredentials::assign(ServerCredentials c) {
+  static std::mutex mu;
+  static std::vector<std::shared_ptr<const ServerCredentials>> known;  // bounded; unused ones are dropped
+  std::lock_guard lk(mu);
+  for (const auto& k : known) {
+    if (same_credentials(*k, c)) {
+      creds_ = k;
+      return;
+    }
+  }
+  std::erase_if(known, [](const auto& k) { return k.use_count() == 1; });
+  creds_ = std::make_shared<const ServerCredentials>(std::move(c));
+  if (known.size() < 256) known.push_back(creds_);
+}
+
 ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
-    : internal_done_(&ex_),
-      write_turn_(&ex_),
-      rt_(rt),
+    : rt_(rt),
       ex_(socket.get_executor()),
       client_(std::move(socket)),
       peer_(client_.peer()),
       cbuf_(kClientBuffer),
-      sbuf_(kServerBuffer),
-      cscan_(protocol::Direction::frontend, kMaxWholeClientFrame),
-      sscan_(protocol::Direction::backend, kServerBuffer),
-      pump_done_(&ex_) {
-  frames_.reserve(64);
+      cscan_(protocol::Direction::frontend, kMaxWholeClientFrame) {
   undo_.self = this;
 }
 
@@ -100,13 +145,43 @@ bool ClientSession::can_park() const {
          write_serving_ == write_ticket_ && cbuf_.size() == 0;
 }
 
+ClientSession::Cold::Cold(const asio::any_io_executor& ex)
+    : sscan(protocol::Direction::backend, kServerBuffer),
+      sbuf(kServerBuffer),
+      internal_done(&ex),
+      write_turn(&ex),
+      pump_done(&ex),
+      pump_wake(ex) {}
+
+void ClientSession::make_cold() {
+  cold_ = std::make_unique<Cold>(ex_);
+  cold_->route.policy = std::move(kept_policy_);
+}
+
+// Only while nothing of the session runs (park): no server, no pump, no transaction.
+void ClientSession::drop_cold() {
+  if (!cold_) return;
+  kept_policy_ = std::move(cold_->route.policy);
+  cold_.reset();
+}
+
 // The wait holds the session (as the coroutine frames did); a drain's cancel() ends it too.
 void ClientSession::park() {
-  client_.async_wait_readable([self = shared_from_this()](error_code) {
+  drop_cold();
+  cancel_slot_.release();  // no server: nothing to cancel until the next attach
+  if (!idle_check_armed_) idle_check_.release();  // nobody waits on it: ~150 bytes once used
+  auto wake = [self = shared_from_this()](error_code) {
     self->parked_ = false;
     self->unparked_ = true;
     asio::co_spawn(self->ex_, [self]() { return self->run_then_end_or_park(self->client_loop()); }, asio::detached);
-  });
+  };
+  // Bound to the worker's io_context executor itself (8 bytes) rather than to the 56-byte
+  // any_io_executor the operation would otherwise keep a second copy of; same context either way.
+  if (const auto* io = ex_.target<asio::io_context::executor_type>()) {
+    client_.async_wait_readable(asio::bind_executor(*io, asio::bind_allocator(ExactAllocator<void>(), std::move(wake))));
+  } else {
+    client_.async_wait_readable(asio::bind_allocator(ExactAllocator<void>(), std::move(wake)));
+  }
 }
 
 asio::awaitable<void> ClientSession::run_steps() {
@@ -303,8 +378,8 @@ asio::awaitable<bool> ClientSession::greet() {
     }
     else pool_->checkin(std::move(c.conn), true);
   }
-  cancel_slot_ = std::make_shared<CancelSlot>();
-  key_ = rt_.cancels().add(cancel_slot_);
+  key_ = rt_.cancels().add(nullptr);
+  cancel_slot_.bind(&rt_.cancels(), key_);
   key_registered_ = true;
   std::string out;
   protocol::encode_auth_ok(out);
@@ -372,12 +447,12 @@ bool ClientSession::write_client_now(std::string_view& bytes) {
 asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
   uint64_t ticket = write_ticket_++;
   for (int i = 0; write_serving_ != ticket && i < 1000000; ++i) {
-    co_await write_turn_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await write_turn().async_wait(asio::as_tuple(asio::use_awaitable));
   }
   error_code ec;
   if (!client_gone_) co_await client_.write_all(bytes, ec);
   ++write_serving_;
-  write_turn_.cancel();
+  write_turn().cancel();
   if (ec) client_gone_ = true;
   co_return !ec && !client_gone_;
 }
@@ -415,14 +490,18 @@ void ClientSession::on_idle_check() {
 // read is cancelled to let go of the client buffer (plain TCP only — a TLS read is not
 // cancelled midway): an idle client costs its socket and this object.
 void ClientSession::go_idle() {
-  sbuf_.release();
-  std::string().swap(pump_out_);
-  std::string().swap(before_);
-  std::string().swap(after_);
-  std::string().swap(replacement_);
+  if (cold_) {
+    cold_->sbuf.release();
+    std::string().swap(cold_->pump_out);
+    std::string().swap(cold_->before);
+    std::string().swap(cold_->after);
+    std::string().swap(cold_->replacement);
+  }
+  tracker_.release();
+  statements_.release();
   if (pumps_running_ > 0) {
     pump_idle_ = true;
-    pump_wake_.notify();
+    pump_wake().notify();
   }
   if (client_reading_ && cbuf_.size() == 0 && !client_.is_tls() && !draining_) {
     idle_cancel_ = true;

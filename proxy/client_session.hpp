@@ -26,6 +26,21 @@
 
 namespace pgscale::proxy {
 
+// The credentials a session's pools log in with, shared by every session that has the same ones
+// (all clients of one user: a SCRAM pass-through key is the same for every login with the same
+// password), instead of ~180 bytes in each session. Converts to the ServerCredentials it holds.
+class SharedCredentials {
+ public:
+  void set_password(std::string password);
+  void set_scram(ScramPassThrough scram);
+  operator const ServerCredentials&() const noexcept { return creds_ ? *creds_ : none_; }
+
+ private:
+  void assign(ServerCredentials c);
+  static const ServerCredentials none_;
+  std::shared_ptr<const ServerCredentials> creds_;
+};
+
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
   ClientSession(Runtime& rt, tcp::socket socket);
@@ -109,7 +124,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Transitional: use the prepared room's hooks once they exist (prepare_server, statement_text).
   template <class S> static asio::awaitable<bool> prepare_for_client(S& s, ServerConn& conn);
   template <class S> static std::string_view statement_text_of(const S& s, std::string_view name);
-  SessionRouteState route_;
+  SessionRouteState& route() { return cold().route; }  // the transaction's routing (cold state)
 
   // --- client_relay.cpp ---
   asio::awaitable<void> client_loop();
@@ -173,26 +188,28 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ResponseTracker tracker_;           // replies the attached server owes, in order
   PreparedUndo undo_;
   std::string sout_;                  // rewritten bytes for the server, written with the next flush
-  std::string pump_out_;              // the pump's output when replies were dropped or inserted
-  std::string before_, after_, replacement_;  // pump scratch (no allocation per message)
-  bool drop_tail_ = false;            // drop the streamed tail of a frame pgscale refused
+  // The pump's output when replies were dropped or inserted, and its scratch (cold state).
+  std::string& pump_out() { return cold().pump_out; }
+  std::string& before() { return cold().before; }
+  std::string& after() { return cold().after; }
+  std::string& replacement() { return cold().replacement; }
   SessionState state_;                // SET settings and pins (session_state.hpp)
   std::shared_ptr<const Settings> greeted_;  // ParameterStatus values of the greeting (session
                                              // defaults), shared by the sessions greeted alike
   Settings told_;                     // reportable values the client holds now, where they differ from greeted_
+  bool drop_tail_ = false;            // drop the streamed tail of a frame pgscale refused
   bool attached_pinned_ = false;      // the attached server held this client's pinned state
   bool internal_busy_ = false;        // pgscale's own query runs on the attached server
-  LazyTimer internal_done_;
+  LazyTimer& internal_done() { return cold().internal_done; }
   uint64_t write_ticket_ = 0;         // client writes go out in the order they were requested
   uint64_t write_serving_ = 0;
-  LazyTimer write_turn_;
+  LazyTimer& write_turn() { return cold().write_turn; }
 
   Runtime& rt_;
   asio::any_io_executor ex_;
   Stream client_;
   std::string peer_;
   Runtime::SessionList::iterator registry_it_;
-  bool counted_ = true;  // holds one unit of rt_.clients
 
   // who
   std::string user_;
@@ -200,26 +217,27 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Params params_;  // startup parameters besides user/database/application_name, sorted (pool key)
   std::string app_name_;  // the client's application_name, set on each server it gets
   std::shared_ptr<const config::Config> cfg_;  // snapshot used for routing; refreshed per transaction
-  ServerCredentials server_creds_;
+  SharedCredentials server_creds_;
   AttachMode mode_ = AttachMode::per_transaction;
+  bool counted_ = true;  // holds one unit of rt_.clients
+  bool key_registered_ = false;  // key_ is in rt_.cancels()
 
   // cancel
-  std::shared_ptr<CancelSlot> cancel_slot_;
+  LazyCancelSlot cancel_slot_;  // made at the first attach after a wake-up, dropped at park
   CancelKey key_;
-  bool key_registered_ = false;
 
   // relay state (all on ex_, no locks)
   ByteBuffer cbuf_;
-  ByteBuffer sbuf_;
+  ByteBuffer& sbuf() { return cold().sbuf; }
   FrameScanner cscan_;
-  std::vector<Frame> frames_;  // reused per read
+  std::vector<Frame>& frames() { return cold().frames; }  // reused per read
   std::shared_ptr<Pool> pool_;
   const config::Config* pool_cfg_ = nullptr;  // the snapshot pool_ was chosen under
   std::shared_ptr<ServerConn> server_;
   std::shared_ptr<Pool> server_pool_;  // where server_ goes back
-  FrameScanner sscan_;
+  FrameScanner& sscan() { return cold().sscan; }
   bool server_fatal_ = false;       // the server sent FATAL: it is about to close
-  std::string server_fatal_text_;
+  std::string& server_fatal_text() { return cold().server_fatal_text; }
   bool terminated_ = false;         // the client sent Terminate
   uint32_t pending_syncs_ = 0;  // Query/Sync/FunctionCall sent, ReadyForQuery not yet seen
   bool unsynced_ = false;       // messages sent after the last sync point
@@ -229,12 +247,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool client_gone_ = false;
   bool relayed_since_attach_ = false;  // a byte of the attached server's answer reached the client
   bool draining_ = false;
+  uint64_t attach_gen_ = 0;         // start_pump() calls: the pump serves each attach once
   int pumps_running_ = 0;
-  LazyTimer pump_done_;             // cancelled when a pump ends (and while switch_waiting_, per read)
+  // Cancelled when a pump ends (and while switch_waiting_, per read).
+  LazyTimer& pump_done() { return cold().pump_done; }
   bool switch_waiting_ = false;     // the client loop waits for the server's release (check_route)
   bool switch_skip_ = false;        // a refused switch: drop frames until the next sync point
-  uint64_t attach_gen_ = 0;         // start_pump() calls: the pump serves each attach once
-  Wakeup pump_wake_{ex_};           // the session's one pump waits here for the next server (no timer)
+  // The session's one pump waits here for the next server (no timer).
+  Wakeup& pump_wake() { return cold().pump_wake; }
   bool client_reading_ = false;     // the client loop waits in read_some (its buffer is lent out)
   bool idle_cancel_ = false;        // the idle check cancelled that read to free the buffer of an idle session
 
@@ -262,6 +282,34 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<void> end_or_park();
   bool parked_ = false;           // client_loop returned to wait for the client without a coroutine
   bool unparked_ = false;         // the restarted client_loop: the socket is readable, read it
+
+  // --- cold state --- (client_session.cpp) What only a session at work uses, behind one pointer:
+  // made on first use (login routes the greeting, the first transaction after a wake-up), freed
+  // when the session parks (nothing of it runs then, and all of it is per transaction, scratch,
+  // or a cache: the routing policy — SET pgscale.route, read-your-writes — is kept aside).
+  // ~600 bytes of each idle client.
+  struct Cold {
+    explicit Cold(const asio::any_io_executor& ex);
+    SessionRouteState route;
+    std::string pump_out;
+    std::string before, after, replacement;  // pump scratch (no allocation per message)
+    FrameScanner sscan;
+    std::string server_fatal_text;
+    ByteBuffer sbuf;
+    std::vector<Frame> frames;
+    LazyTimer internal_done;
+    LazyTimer write_turn;
+    LazyTimer pump_done;
+    Wakeup pump_wake;
+  };
+  Cold& cold() {
+    if (!cold_) [[unlikely]] make_cold();
+    return *cold_;
+  }
+  void make_cold();
+  void drop_cold();
+  std::unique_ptr<Cold> cold_;
+  SessionRouting kept_policy_;  // route().policy while cold_ is dropped
 };
 
 }  // namespace pgscale::proxy

@@ -132,20 +132,32 @@ StatementRegistry& statement_registry() {
 }
 
 const StatementPtr* ClientStatements::find(std::string_view name) const {
-  if (last_ && std::string_view(last_name_) == name) return last_;
-  auto it = map_.find(name);
-  if (it == map_.end()) return nullptr;
-  last_name_.assign(name);
-  last_ = &it->second;
-  return last_;
+  if (!body_) return nullptr;
+  Body& b = *body_;
+  if (b.last && std::string_view(b.last_name) == name) return b.last;
+  auto it = b.map.find(name);
+  if (it == b.map.end()) return nullptr;
+  b.last_name.assign(name);
+  b.last = &it->second;
+  return b.last;
 }
 
 void ClientStatements::erase_if(std::string_view name, const StatementPtr& s) {
-  auto it = map_.find(name);
-  if (it != map_.end() && it->second == s) {
-    last_ = nullptr;
-    map_.erase(it);
+  if (!body_) return;
+  auto it = body_->map.find(name);
+  if (it != body_->map.end() && it->second == s) {
+    body_->last = nullptr;
+    body_->map.erase(it);
   }
+}
+
+const ClientStatements::LocalDeallocate& ClientStatements::local() const {
+  static const LocalDeallocate none;
+  return body_ ? body_->local : none;
+}
+
+void ClientStatements::release() noexcept {
+  if (body_ && body_->map.empty() && !body_->local.statement && !body_->local.portal) body_.reset();
 }
 
 void ServerStatements::touch(uint64_t id) {

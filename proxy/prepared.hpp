@@ -64,7 +64,9 @@ class StatementRegistry {
 };
 StatementRegistry& statement_registry();
 
-// The client's statement names (never "", the unnamed statement is not tracked).
+// The client's statement names (never "", the unnamed statement is not tracked). Its storage is
+// made on first use and freed by release() once it holds nothing: most idle clients have no
+// statement, and an empty map plus the LocalDeallocate below are ~160 bytes of each session.
 class ClientStatements {
  public:
   ClientStatements() = default;
@@ -73,18 +75,20 @@ class ClientStatements {
   ClientStatements& operator=(const ClientStatements&) = delete;
 
   const StatementPtr* find(std::string_view name) const;
-  void set(std::string_view name, StatementPtr s) { map_[std::string(name)] = std::move(s); }
+  void set(std::string_view name, StatementPtr s) { body().map[std::string(name)] = std::move(s); }
   // Forgets `name` only while it still means `s` (an undo must not drop a newer statement).
   void erase_if(std::string_view name, const StatementPtr& s);
   void erase(std::string_view name) {
-    last_ = nullptr;
-    map_.erase(std::string(name));
+    if (!body_) return;
+    body_->last = nullptr;
+    body_->map.erase(std::string(name));
   }
   void clear() {
-    last_ = nullptr;
-    map_.clear();
+    if (!body_) return;
+    body_->last = nullptr;
+    body_->map.clear();
   }
-  size_t size() const { return map_.size(); }
+  size_t size() const { return body_ ? body_->map.size() : 0; }
 
   // `DEALLOCATE name` of one of these names run through the extended protocol is answered here,
   // as the simple-query one is (the server does not know the client's names): its unnamed
@@ -96,19 +100,34 @@ class ClientStatements {
     std::string portal_name;
     std::string portal_target;
   };
-  LocalDeallocate local;
+  LocalDeallocate& local() { return body().local; }
+  const LocalDeallocate& local() const;
+  // A simple Query replaces the unnamed statement and portal: no local DEALLOCATE is pending.
+  void forget_local() noexcept {
+    if (body_) body_->local.statement = body_->local.portal = false;
+  }
+  // Frees the storage when there is no name and no pending local DEALLOCATE (an idle session).
+  void release() noexcept;
 
  private:
   struct Hash {
     using is_transparent = void;
     size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
   };
-  std::unordered_map<std::string, StatementPtr, Hash, std::equal_to<>> map_;
-  // The last name found: a Bind's statement is looked up by the route, relay and session-state
-  // steps in turn. Element pointers of an unordered_map survive inserts and rehashing; erasing
-  // clears this.
-  mutable std::string last_name_;
-  mutable const StatementPtr* last_ = nullptr;
+  struct Body {
+    std::unordered_map<std::string, StatementPtr, Hash, std::equal_to<>> map;
+    LocalDeallocate local;
+    // The last name found: a Bind's statement is looked up by the route, relay and session-state
+    // steps in turn. Element pointers of an unordered_map survive inserts and rehashing; erasing
+    // clears this.
+    std::string last_name;
+    const StatementPtr* last = nullptr;
+  };
+  Body& body() {
+    if (!body_) body_ = std::make_unique<Body>();
+    return *body_;
+  }
+  std::unique_ptr<Body> body_;
 };
 
 // What one server connection has prepared under pgscale's names; used by one session at a time.

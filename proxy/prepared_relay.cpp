@@ -107,7 +107,7 @@ ClientSession::FramePlan ClientSession::plan_frame(const Frame& f) const {
   std::string_view data = cbuf_.readable();
   std::string_view body = data.substr(f.offset + 5, f.size - 5);
   char status = server_ ? tracker_.tx_status() : 'I';
-  const auto& local = statements_.local;
+  const auto& local = statements_.local();
   switch (f.tag) {
     case 'P':  // named Parse; answered here when no server is attached and some server took it
       if (body.empty() || body[0] == '\0') {  // unnamed: DEALLOCATE, DISCARD, EXECUTE of a client's name
@@ -250,7 +250,7 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
     // The unnamed statement: a DEALLOCATE of the client's own name is answered here (until the
     // next unnamed Parse), an EXECUTE of it names the server-side statement, and whatever else
     // may deallocate (psycopg's DEALLOCATE ALL after a rollback) makes the LRU forget.
-    auto& local = statements_.local;
+    auto& local = statements_.local();
     local.statement = false;
     char status = server_ ? tracker_.tx_status() : 'I';
     LocalCommand cmd = may_deallocate(parse.query) ? parse_local_command(parse.query) : LocalCommand{};
@@ -295,7 +295,7 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
 bool ClientSession::handle_bind(const Frame& f, std::string_view body) {
   BindNames names;
   if (!read_bind_names(body, names)) return false;
-  auto& local = statements_.local;
+  auto& local = statements_.local();
   if (local.portal && names.portal == local.portal_name) local.portal = false;  // replaced by this Bind
   std::string_view frame = cbuf_.readable().substr(f.offset, f.size);
   const StatementPtr* found = names.statement.empty() ? nullptr : statements_.find(names.statement);
@@ -333,7 +333,7 @@ bool ClientSession::handle_bind(const Frame& f, std::string_view body) {
 // Describe('S', name) is rewritten; Close('S', name) is answered here (the server's copy is
 // shared), CloseComplete in its place in the reply stream.
 bool ClientSession::handle_describe_close(const Frame& f, std::string_view body) {
-  if (f.tag == 'D' && answered_here(statements_.local, 'D', body)) {  // a DEALLOCATE: no parameters, no rows
+  if (f.tag == 'D' && answered_here(statements_.local(), 'D', body)) {  // a DEALLOCATE: no parameters, no rows
     std::string reply;
     if (body[0] == 'S') protocol::encode(reply, protocol::ParameterDescription{});
     protocol::encode(reply, protocol::NoData{});
@@ -446,7 +446,7 @@ ClientSession::FramePlan ClientSession::handle_special(const Frame& f, size_t& s
     case 'C': replaced = handle_describe_close(f, body); break;
     case 'Q': replaced = handle_query(f, body); break;
     case 'E': {  // Execute of a DEALLOCATE answered here (plan_frame): the client's name goes
-      auto& local = statements_.local;
+      auto& local = statements_.local();
       const StatementPtr* found = statements_.find(local.portal_target);
       StatementPtr stmt = found ? *found : nullptr;
       if (stmt) statements_.erase(local.portal_target);
@@ -476,7 +476,7 @@ ClientSession::FramePlan ClientSession::handle_special(const Frame& f, size_t& s
   }
   seg = f.offset + f.size;
   bool local = f.tag == 'C' || f.tag == 'S' || f.tag == 'H' || f.tag == 'E' || (f.tag == 'P' && !server_) ||
-               (f.tag == 'Q' && sout_.size() == sent_before) || answered_here(statements_.local, f.tag, body);
+               (f.tag == 'Q' && sout_.size() == sent_before) || answered_here(statements_.local(), f.tag, body);
   return local ? FramePlan::local : FramePlan::special;
 }
 

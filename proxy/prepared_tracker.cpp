@@ -37,28 +37,29 @@ void ResponseTracker::push(TrackedRequest r, UndoSink& sink) {
   }
   if (r.expect == Expect::ready) skipping_ = false;
   if (is_special(r)) ++special_;
-  queue_.push_back(std::move(r));
+  queue().push_back(std::move(r));
 }
 
+// pop_front/fail_front: only with a non-empty queue (queue_ exists).
 void ResponseTracker::pop_front() {
-  if (is_special(queue_.front())) --special_;
-  queue_.pop_front();
+  if (is_special(queue_->front())) --special_;
+  queue_->pop_front();
 }
 
 void ResponseTracker::fail_front(UndoSink& sink) {
-  if (queue_.front().undo != TrackedRequest::none) sink.undo(queue_.front());
+  if (queue_->front().undo != TrackedRequest::none) sink.undo(queue_->front());
   pop_front();
 }
 
 void ResponseTracker::skip_to_sync(UndoSink& sink) {
-  while (!queue_.empty() && queue_.front().expect != Expect::ready) fail_front(sink);
-  if (queue_.empty()) skipping_ = true;
+  while (!idle() && queue_->front().expect != Expect::ready) fail_front(sink);
+  if (idle()) skipping_ = true;
 }
 
 void ResponseTracker::emit_locals(std::string& out) {
-  while (!queue_.empty() && queue_.front().expect == Expect::local) {
-    out += queue_.front().text;
-    if (queue_.front().local_ready) append_ready_for_query(out, tx_status_);
+  while (!idle() && queue_->front().expect == Expect::local) {
+    out += queue_->front().text;
+    if (queue_->front().local_ready) append_ready_for_query(out, tx_status_);
     pop_front();
   }
 }
@@ -70,8 +71,8 @@ ResponseTracker::Action ResponseTracker::on_server(char tag, std::string_view bo
   if (is_asynchronous(tag)) return Action::forward;
   emit_locals(before);
   if (tag == 'Z' && !body.empty()) tx_status_ = body[0];
-  if (queue_.empty()) return Action::forward;
-  TrackedRequest& front = queue_.front();
+  if (idle()) return Action::forward;
+  TrackedRequest& front = queue_->front();
   if (tag == 'E' && front.expect != Expect::ready) {
     Action a = Action::forward;
     if (front.on_reply == OnReply::replace_error && whole && error_is_missing_statement(body)) {
@@ -91,7 +92,7 @@ ResponseTracker::Action ResponseTracker::on_server(char tag, std::string_view bo
 }
 
 void ResponseTracker::reset(UndoSink& sink) {
-  while (!queue_.empty()) fail_front(sink);
+  while (!idle()) fail_front(sink);
   special_ = 0;
   skipping_ = false;
   tx_status_ = 'I';

@@ -12,6 +12,7 @@
 // get no reply, so replies pgscale would have inserted for them are dropped too.
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -50,7 +51,7 @@ class ResponseTracker {
   void push(TrackedRequest::Expect e) {
     if (skipping_ && e != TrackedRequest::Expect::ready) return;  // the server skips it too
     if (e == TrackedRequest::Expect::ready) skipping_ = false;
-    queue_.emplace_back().expect = e;
+    queue().emplace_back().expect = e;
   }
   // One server message. Appends to `before` the local replies due ahead of it and to `after`
   // those due right after it; `replacement` is set for Action::replace. `whole` = the body is
@@ -61,16 +62,21 @@ class ResponseTracker {
   void take_front_locals(std::string& out);
   // True when every reply is forwarded as is (the pump may relay bytes without looking).
   bool trivial() const noexcept { return special_ == 0; }
-  bool idle() const noexcept { return queue_.empty(); }
+  bool idle() const noexcept { return !queue_ || queue_->empty(); }
   // take_front_locals would take something.
   bool front_is_local() const noexcept {
-    return !queue_.empty() && queue_.front().expect == TrackedRequest::Expect::local;
+    return queue_ && !queue_->empty() && queue_->front().expect == TrackedRequest::Expect::local;
   }
-  size_t size() const noexcept { return queue_.size(); }
+  size_t size() const noexcept { return queue_ ? queue_->size() : 0; }
   bool skipping() const noexcept { return skipping_; }
   char tx_status() const noexcept { return tx_status_; }
   // A new server (or the old one lost): nothing is owed any more; undo what never completed.
   void reset(UndoSink& sink);
+  // Frees the queue's storage while nothing is owed (a session going idle); the next push
+  // allocates it again.
+  void release() noexcept {
+    if (idle()) queue_.reset();
+  }
 
  private:
   static bool is_special(const TrackedRequest& r) {
@@ -82,7 +88,14 @@ class ResponseTracker {
   void skip_to_sync(UndoSink& sink);
   void emit_locals(std::string& out);
 
-  std::deque<TrackedRequest> queue_;
+  using Queue = std::deque<TrackedRequest>;
+  Queue& queue() {
+    if (!queue_) queue_ = std::make_unique<Queue>();
+    return *queue_;
+  }
+  // Made at the first push, not with the session: an empty std::deque already holds its map and
+  // one node (~580 bytes with malloc's overhead), which an idle client must not pay.
+  std::unique_ptr<Queue> queue_;
   size_t special_ = 0;  // entries for which is_special()
   bool skipping_ = false;  // an error was seen and no Sync has been pushed since
   char tx_status_ = 'I';

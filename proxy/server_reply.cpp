@@ -60,7 +60,7 @@ struct ReplayableTail {
 }  // namespace
 
 // One server read, as on_server_frame() goes through its messages. Replies pgscale drops,
-// inserts or replaces (prepared statements) turn the zero-copy relay of `data` into pump_out_:
+// inserts or replaces (prepared statements) turn the zero-copy relay of `data` into pump_out():
 // the bytes up to `copied` are in it.
 struct ClientSession::ServerRead {
   std::string_view data;
@@ -83,8 +83,8 @@ void ClientSession::on_server_frame(ServerConn& server, ServerRead& rd, char tag
       // Done with what was sent: a retry after a later failure re-sends only what follows
       // (the client may send its next query before this server is released).
       rd.answered_all = completes_all = true;
-      route_.sent.clear();
-      route_.replies_swallowed = 0;
+      route().sent.clear();
+      route().replies_swallowed = 0;
     }
   } else if (whole && tag == 'S') {
     // The client's own SET application_name: keep it for its next servers.
@@ -97,29 +97,29 @@ void ClientSession::on_server_frame(ServerConn& server, ServerRead& rd, char tag
       }
     }
   } else if (whole && is_transaction_mode() &&
-             ((tag == 'E' && is_fatal_error(body, server_fatal_text_)) ||
-              (tag == 'N' && is_shutdown_notice(body, server_fatal_text_)))) {
+             ((tag == 'E' && is_fatal_error(body, server_fatal_text())) ||
+              (tag == 'N' && is_shutdown_notice(body, server_fatal_text())))) {
     rd.fatal_at = off;
     return;
   }
-  before_.clear();
-  after_.clear();
-  auto action = tracker_.on_server(tag, body, whole, before_, after_, replacement_, undo_);
-  bool unchanged = before_.empty() && after_.empty();
+  before().clear();
+  after().clear();
+  auto action = tracker_.on_server(tag, body, whole, before(), after(), replacement(), undo_);
+  bool unchanged = before().empty() && after().empty();
   if (action == ResponseTracker::Action::forward && unchanged) {
-    rd.tail.note(completes_all, true, whole, tag, rd.rewritten ? pump_out_.size() + (end - rd.copied) : end);
+    rd.tail.note(completes_all, true, whole, tag, rd.rewritten ? pump_out().size() + (end - rd.copied) : end);
     return;
   }
-  if (action == ResponseTracker::Action::drop) ++route_.replies_swallowed;  // a retry skips it
-  if (!rd.rewritten) pump_out_.clear();
+  if (action == ResponseTracker::Action::drop) ++route().replies_swallowed;  // a retry skips it
+  if (!rd.rewritten) pump_out().clear();
   rd.rewritten = true;
-  pump_out_.append(rd.data.substr(rd.copied, off - rd.copied));
-  pump_out_ += before_;
-  if (action == ResponseTracker::Action::forward) pump_out_.append(rd.data.substr(off, end - off));
-  else if (action == ResponseTracker::Action::replace) pump_out_ += replacement_;
-  pump_out_ += after_;
+  pump_out().append(rd.data.substr(rd.copied, off - rd.copied));
+  pump_out() += before();
+  if (action == ResponseTracker::Action::forward) pump_out().append(rd.data.substr(off, end - off));
+  else if (action == ResponseTracker::Action::replace) pump_out() += replacement();
+  pump_out() += after();
   rd.copied = end;
-  rd.tail.note(completes_all, unchanged && action == ResponseTracker::Action::drop, whole, tag, pump_out_.size());
+  rd.tail.note(completes_all, unchanged && action == ResponseTracker::Action::drop, whole, tag, pump_out().size());
 }
 
 // What of the read goes to the client now. A ReadyForQuery after which pgscale must read the
@@ -129,10 +129,10 @@ void ClientSession::on_server_frame(ServerConn& server, ServerRead& rd, char tag
 std::string_view ClientSession::server_output(ServerRead& rd, const ScanResult& r, std::string& held_ready) {
   const bool fatal = rd.fatal_at != std::string_view::npos;
   size_t upto = fatal ? rd.fatal_at : r.forwardable;
-  if (rd.rewritten && upto > rd.copied) pump_out_.append(rd.data.substr(rd.copied, upto - rd.copied));
-  std::string_view out = rd.rewritten ? std::string_view(pump_out_) : rd.data.substr(0, upto);
+  if (rd.rewritten && upto > rd.copied) pump_out().append(rd.data.substr(rd.copied, upto - rd.copied));
+  std::string_view out = rd.rewritten ? std::string_view(pump_out()) : rd.data.substr(0, upto);
   if (fatal && !rd.tail.committed && rd.tail.complete_out < out.size() && is_transaction_mode() &&
-      route_.target == Target::replica) {
+      route().target == Target::replica) {
     out = out.substr(0, rd.tail.complete_out);  // the dying replica's partial answer: retried elsewhere
   }
   if (is_transaction_mode() && state_.needs_inspect() && pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' &&
@@ -145,15 +145,15 @@ std::string_view ClientSession::server_output(ServerRead& rd, const ScanResult& 
 }
 
 asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool& release) {
-  if (!sbuf_.reserve_more(kReadChunk, kMaxServerBuffer)) co_return false;
+  if (!sbuf().reserve_more(kReadChunk, kMaxServerBuffer)) co_return false;
   error_code ec;
-  size_t n = co_await server.stream().read_some(asio::buffer(sbuf_.write_ptr(), sbuf_.write_space()), ec);
+  size_t n = co_await server.stream().read_some(asio::buffer(sbuf().write_ptr(), sbuf().write_space()), ec);
   if (ec || server_.get() != &server) co_return false;
-  sbuf_.commit(n);
+  sbuf().commit(n);
   ServerRead rd;
-  rd.data = sbuf_.readable();
+  rd.data = sbuf().readable();
   rd.tail.committed = relayed_since_attach_;
-  auto r = sscan_.scan(rd.data, [&](char tag, std::string_view body, bool whole) {
+  auto r = sscan().scan(rd.data, [&](char tag, std::string_view body, bool whole) {
     on_server_frame(server, rd, tag, body, whole);
   });
   std::string held_ready;
@@ -175,9 +175,9 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     server_fatal_ = rd.fatal_at != std::string_view::npos;
     co_return false;
   }
-  sbuf_.consume(r.forwardable);
+  sbuf().consume(r.forwardable);
   release = is_transaction_mode() && pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' &&
-            sbuf_.size() == 0 && !sscan_.in_streamed_frame() && server_.get() == &server;
+            sbuf().size() == 0 && !sscan().in_streamed_frame() && server_.get() == &server;
   if (release && (state_.needs_inspect() || attached_pinned_ || pinned())) {
     release = co_await release_step(server);
     if (!held_ready.empty()) held_ready.insert(0, parameter_corrections());
@@ -196,7 +196,7 @@ asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool
     release_server(true);
     if (draining_ || rt_.draining.load()) begin_drain();
   }
-  if (switch_waiting_) pump_done_.cancel();  // the client loop re-checks whether it may go on
+  if (switch_waiting_) pump_done().cancel();  // the client loop re-checks whether it may go on
   co_return true;
 }
 
@@ -213,7 +213,7 @@ asio::awaitable<void> ClientSession::on_server_lost(std::string why) {
   std::string name = server_ ? server_->describe() : "server";
   spdlog::warn("client {} user={} db={}: lost {}: {} (awaiting {} ReadyForQuery{}, {})", peer_, user_, database_,
                name, why, pending_syncs_, unsynced_ ? " and more" : "",
-               route_.target == Target::replica ? "read on a replica" : "primary");
+               route().target == Target::replica ? "read on a replica" : "primary");
   if (server_) server_->stream().close();
   release_server(false);
   tracker_.reset(undo_);  // nothing more comes from that server; undo what it never confirmed

@@ -60,7 +60,7 @@ void ClientSession::note_effects(const Frame& f) {
   std::string_view text;
   if (f.tag == 'Q' || f.tag == 'P') {
     text = frame_text(f);
-    if (f.tag == 'Q') statements_.local.statement = statements_.local.portal = false;
+    if (f.tag == 'Q') statements_.forget_local();
   } else if (f.tag == 'B') {
     BindNames names;
     std::string_view data = cbuf_.readable();
@@ -135,7 +135,7 @@ std::string ClientSession::parameter_corrections() {
 
 asio::awaitable<void> ClientSession::wait_internal_query() {
   for (int i = 0; internal_busy_ && i < 100000; ++i) {
-    co_await internal_done_.async_wait(asio::as_tuple(asio::use_awaitable));
+    co_await internal_done().async_wait(asio::as_tuple(asio::use_awaitable));
   }
 }
 
@@ -162,7 +162,7 @@ asio::awaitable<bool> ClientSession::release_step(ServerConn& server) {
     attached_pinned_ = false;
   }
   internal_busy_ = false;
-  internal_done_.cancel();
+  internal_done().cancel();
   if (!ok && server_.get() == &server) {
     spdlog::info("client {} user={}: {} not reusable after session-state check", peer_, user_, server.describe());
     server.stream().close();

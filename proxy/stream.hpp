@@ -127,6 +127,9 @@ class LazyTimer {
     return get().async_wait(std::forward<Token>(token));
   }
   size_t cancel() { return timer_ ? timer_->cancel() : 0; }
+  // Frees the timer (the next use makes a new one). Only while nobody waits on it: the owner
+  // knows (e.g. a session that parks runs nothing).
+  void release() noexcept { timer_.reset(); }
 
  private:
   asio::steady_timer& get() {
