@@ -188,12 +188,11 @@ asio::awaitable<ClientSession::Routed> ClientSession::checkout_routed(const std:
   if (!cfg->shards.empty()) attempts += cfg->shards[0].nodes.size();
   for (size_t i = 0; i < attempts; ++i) {
     Choice ch;
+    std::shared_ptr<const Topology> topo;  // ch.node may point into it: lives as long as ch
     if (i == 0 && decided) {
       ch = decided->ch;  // a second pick would advance the router's rotation twice per transaction
     } else {
-      auto topo = rt_.topology();
-      resolve_ryw(route().policy.ryw, *topo);
-      ch = rt_.router().choose(*cfg, *topo, route().decision, &route().policy.ryw, &route().failed);
+      ch = pick_node(*cfg, topo);
     }
     if (ch.node == nullptr) {
       out.error = ch.error;
@@ -276,14 +275,8 @@ ClientSession::AttachStep ClientSession::attach_now(const Frame& first, Decided&
   }
   d.cfg = rt_.config();
   const auto& cfg = d.cfg;
-  route().end_transaction();
-  route().seen = summarize_from(first);
-  route().decision = decide_target(route().seen, route().policy, *cfg);
-  spdlog::debug("client {}: transaction -> {} ({})", peer_,
-                route().decision.target == Target::primary ? "primary" : "replica", route().decision.why);
-  d.topo = rt_.topology();
-  resolve_ryw(route().policy.ryw, *d.topo);
-  d.ch = rt_.router().choose(*cfg, *d.topo, route().decision, &route().policy.ryw, &route().failed);
+  decide_transaction(first, *cfg);
+  d.ch = pick_node(*cfg, d.topo);
   const Choice& ch = d.ch;
   if (ch.node == nullptr) return AttachStep::decided;  // attach_routed reports it
   auto pool = pool_for_node(cfg, *ch.node);
@@ -321,12 +314,25 @@ asio::awaitable<bool> ClientSession::attach_server(const Frame& first) {
     }
   }
   auto cfg = rt_.config();
+  decide_transaction(first, *cfg);
+  co_return co_await attach_routed(cfg);
+}
+
+// A new transaction starts with `first`: primary or replica, from what the client sent.
+void ClientSession::decide_transaction(const Frame& first, const config::Config& cfg) {
   route().end_transaction();
   route().seen = summarize_from(first);
-  route().decision = decide_target(route().seen, route().policy, *cfg);
+  route().decision = decide_target(route().seen, route().policy, cfg);
   spdlog::debug("client {}: transaction -> {} ({})", peer_,
                 route().decision.target == Target::primary ? "primary" : "replica", route().decision.why);
-  co_return co_await attach_routed(cfg);
+}
+
+// The router's pick for the decided transaction, under the current topology (kept in `topo`:
+// the choice may point into it).
+Choice ClientSession::pick_node(const config::Config& cfg, std::shared_ptr<const Topology>& topo) {
+  topo = rt_.topology();
+  resolve_ryw(route().policy.ryw, *topo);
+  return rt_.router().choose(cfg, *topo, route().decision, &route().policy.ryw, &route().failed);
 }
 
 // `SET pgscale.route = primary|replica|auto` (or RESET; quoted or not, `=` or TO, SET SESSION) as

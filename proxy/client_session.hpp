@@ -96,6 +96,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     Choice ch;
   };
   AttachStep attach_now(const Frame& first, Decided& d);
+  void decide_transaction(const Frame& first, const config::Config& cfg);
+  Choice pick_node(const config::Config& cfg, std::shared_ptr<const Topology>& topo);
   // Called for every Query/Parse/Bind while a server is attached, before forwarding it.
   RouteCheck check_route(const Frame& f);
   void note_sent(std::string_view bytes);           // every byte forwarded to the attached server
