@@ -51,10 +51,16 @@ fi
 
 # A base port P such that P..P+40 (cluster, pgscale, ports tests pick) are all free.
 listening_ports() { ss -Hltn 2>/dev/null | awk '{n = split($4, a, ":"); print a[n]}' | sort -un; }
+# Below the kernel's ephemeral range: a port in it can be taken at any moment by the local end of
+# an outgoing connection (the tests open thousands), and pgscale's listen() then fails with
+# EADDRINUSE (seen: txpool tests on 39030/39036 in a CI run).
 pick_base_port() {
-  local try base busy p ok
+  local try base busy p ok lo slots
+  lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+  slots=$(( (${lo:-32768} - 20000 - 41) / 50 ))
+  ((slots >= 10)) || slots=400  # an unusual range: the old 20000..39950
   for ((try = 0; try < 30; try++)); do
-    base=$((20000 + (RANDOM % 400) * 50))   # 20000..39950, multiples of 50
+    base=$((20000 + (RANDOM % slots) * 50))   # 20000.. (ephemeral start - 41), multiples of 50
     busy=$(listening_ports)
     ok=1
     for ((p = base; p <= base + 40; p++)); do
@@ -88,7 +94,7 @@ trap teardown EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-BASE_PORT=$(pick_base_port) || { echo "run.sh: no free range of 41 ports in 20000-40000" >&2; exit 1; }
+BASE_PORT=$(pick_base_port) || { echo "run.sh: no free range of 41 ports from 20000 below the ephemeral ports" >&2; exit 1; }
 step "starting a throw-away cluster in $CLUSTER_DIR (base port $BASE_PORT)"
 "$ROOT/deploy/local-cluster.sh" up "$CLUSTER_DIR" --base-port "$BASE_PORT" </dev/null ||
   { echo "run.sh: the local cluster did not come up (logs: $CLUSTER_DIR/logs)" >&2
