@@ -203,7 +203,8 @@ asio::awaitable<ClientSession::Routed> ClientSession::checkout_routed(const std:
     auto pool = pool_for_node(cfg, *ch.node);
     // An idle connection is taken without a coroutine frame; only a wait needs checkout().
     Pool::Checkout c;
-    c.conn = pool->try_checkout(ex_);
+    if (i == 0 && decided && decided->conn) c.conn = decided->conn;  // live, taken by attach_now
+    else c.conn = pool->try_checkout(ex_);
     if (!c.conn) c = co_await pool->checkout(ex_);
     for (int stale = 0; c.conn && stale < 8 && idle_conn_is_dead(*c.conn); ++stale) {
       pool->checkin(std::move(c.conn), false);
@@ -282,9 +283,12 @@ ClientSession::AttachStep ClientSession::attach_now(const Frame& first, Decided&
   auto pool = pool_for_node(cfg, *ch.node);
   auto conn = pool->try_checkout(ex_);
   if (!conn) return AttachStep::decided;  // a wait for a connection (more clients than max_size)
-  bool dead = idle_conn_is_dead(*conn);
-  if (dead || !server_ready_now(*conn)) {
-    pool->checkin(std::move(conn), !dead);
+  if (idle_conn_is_dead(*conn)) {
+    pool->checkin(std::move(conn), false);
+    return AttachStep::decided;
+  }
+  if (!server_ready_now(*conn)) {  // prepare_server's round trip: checkout_routed takes it over
+    d.conn = std::move(conn);
     return AttachStep::decided;
   }
   Routed r;

@@ -94,6 +94,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     std::shared_ptr<const config::Config> cfg;
     std::shared_ptr<const Topology> topo;  // ch.node may point into it
     Choice ch;
+    std::shared_ptr<ServerConn> conn;  // an idle connection it took that needs the settings replay
   };
   AttachStep attach_now(const Frame& first, Decided& d);
   void decide_transaction(const Frame& first, const config::Config& cfg);
