@@ -16,6 +16,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/client_session.hpp"
+#include "proxy/reactor_readiness.hpp"
 #include "proxy/router.hpp"
 
 namespace pgscale::proxy {
@@ -36,10 +37,13 @@ std::string_view parse_name(std::string_view body) { return body.substr(0, body.
 
 // An idle pooled connection has nothing to say: readable (bytes or EOF) means its backend is gone
 // or going (e.g. "terminating connection due to immediate shutdown command", then EOF). Checked
-// before use so a dead idle connection costs a retry, not the client's transaction. One poll().
+// before use so a dead idle connection costs a retry, not the client's transaction. One poll(),
+// unless the reactor has seen nothing on the socket since its last answer was read to the end
+// (reactor_readiness.hpp): then it has nothing to say and the system call is saved.
 bool idle_conn_is_dead(ServerConn& conn) {
   auto& sock = conn.stream().socket();
   if (!sock.is_open()) return true;
+  if (!reactor_readiness::maybe_readable(sock)) return false;
   pollfd p{sock.native_handle(), POLLIN, 0};
   return ::poll(&p, 1, 0) != 0;
 }

@@ -1,5 +1,7 @@
 #include "proxy/stream.hpp"
 
+#include "proxy/reactor_readiness.hpp"
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -27,12 +29,45 @@ asio::awaitable<size_t> Stream::read_some(asio::mutable_buffer buf, error_code& 
   size_t n = 0;
   if (closed_) {
     ec = asio::error::bad_descriptor;
-  } else if (tls_) {
-    std::tie(ec, n) = co_await tls_->async_read_some(buf, kTuple);
-  } else {
-    std::tie(ec, n) = co_await socket_.async_read_some(buf, kTuple);
+    co_return 0;
   }
+  if (tls_) {
+    std::tie(ec, n) = co_await tls_->async_read_some(buf, kTuple);
+    co_return n;
+  }
+  // On the socket's own thread, keep Asio's readiness flag exact (reactor_readiness.hpp): read at
+  // once only when something may be there, and clear the flag when a read leaves nothing.
+  const bool here = reactor_readiness::owned_by_this_thread(socket_);
+  if (here && buf.size() > 0 && reactor_readiness::maybe_readable(socket_)) {
+    bool empty = false;
+    n = recv_now(buf, ec, empty);
+    if (n > 0 || ec) {
+      if (n > 0 && n < buf.size()) reactor_readiness::mark_drained(socket_);
+      co_return n;
+    }
+    if (empty) reactor_readiness::mark_drained(socket_);
+  }
+  // With the flag clear Asio queues the read without trying it; the next edge completes it, and
+  // the completion resumes this coroutine inline from the reactor, before any other event is
+  // looked at: clearing the flag after a short read then loses no edge. (A read Asio tries at
+  // once completes through the scheduler's queue instead, so its result is left alone.)
+  const bool queued = here && !reactor_readiness::maybe_readable(socket_);
+  std::tie(ec, n) = co_await socket_.async_read_some(buf, kTuple);
+  if (queued && !ec && n > 0 && n < buf.size()) reactor_readiness::mark_drained(socket_);
   co_return n;
+}
+
+size_t Stream::recv_now(asio::mutable_buffer buf, error_code& ec, bool& empty) noexcept {
+  ssize_t n = ::recv(socket_.native_handle(), buf.data(), buf.size(), MSG_DONTWAIT);
+  if (n > 0) return static_cast<size_t>(n);
+  if (n == 0) {
+    ec = asio::error::eof;
+  } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    empty = true;
+  } else if (errno != EINTR) {
+    ec.assign(errno, asio::error::get_system_category());
+  }
+  return 0;
 }
 
 asio::awaitable<void> Stream::wait_readable(error_code& ec) {

@@ -82,6 +82,8 @@ class Stream {
 
  private:
   bool tls_pending() const noexcept;
+  // One non-blocking recv(): bytes, or ec (EOF, error), or `empty` (EAGAIN), or nothing (EINTR).
+  size_t recv_now(asio::mutable_buffer buf, error_code& ec, bool& empty) noexcept;
   tcp::socket socket_;
   std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
   bool closed_ = false;
