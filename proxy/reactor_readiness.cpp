@@ -59,31 +59,35 @@ DescriptorState* state_of(tcp::socket& s) noexcept {
 
 bool supported() noexcept { return true; }
 
+bool owned_by_this_thread(tcp::socket& s) noexcept {
+  const auto* ex = s.get_executor().target<asio::io_context::executor_type>();
+  return ex != nullptr && ex->running_in_this_thread();
+}
+
+bool maybe_readable_here(tcp::socket& s) noexcept {
+  DescriptorState* st = state_of(s);
+  return st == nullptr || (st->*member_of(SpeculativeTag{}))[Reactor::read_op];
+}
+
+void mark_drained_here(tcp::socket& s) noexcept {
+  if (DescriptorState* st = state_of(s)) (st->*member_of(SpeculativeTag{}))[Reactor::read_op] = false;
+}
+
 bool maybe_readable(tcp::socket& s) noexcept {
+  if (owned_by_this_thread(s)) return maybe_readable_here(s);
   DescriptorState* st = state_of(s);
   if (st == nullptr) return true;
   ReactorMutex::scoped_lock lock(st->*member_of(MutexTag{}));
   return (st->*member_of(SpeculativeTag{}))[Reactor::read_op];
 }
 
-void mark_drained(tcp::socket& s) noexcept {
-  DescriptorState* st = state_of(s);
-  if (st == nullptr) return;
-  ReactorMutex::scoped_lock lock(st->*member_of(MutexTag{}));
-  (st->*member_of(SpeculativeTag{}))[Reactor::read_op] = false;
-}
-
-bool owned_by_this_thread(tcp::socket& s) noexcept {
-  const auto* ex = s.get_executor().target<asio::io_context::executor_type>();
-  return ex != nullptr && ex->running_in_this_thread();
-}
-
 #else
 
 bool supported() noexcept { return false; }
 bool maybe_readable(tcp::socket&) noexcept { return true; }
-void mark_drained(tcp::socket&) noexcept {}
 bool owned_by_this_thread(tcp::socket&) noexcept { return false; }
+bool maybe_readable_here(tcp::socket&) noexcept { return true; }
+void mark_drained_here(tcp::socket&) noexcept {}
 
 #endif
 

@@ -8,7 +8,7 @@
 // short (a query, an answer) and the next read on that socket finds it empty: one recv() per
 // message that fails with EAGAIN. A short TCP read, however, does drain the receive queue, and any
 // byte that arrives later raises a new edge, which sets the flag again. So after a short read the
-// flag may be cleared (mark_drained), as nginx does with its own edge-triggered epoll; then
+// flag may be cleared (mark_drained_here), as nginx does with its own edge-triggered epoll; then
 //   - the next read is queued without a recv() (the edge will complete it), and
 //   - a pooled server connection whose flag is still clear has had nothing since its last answer
 //     (no EOF, no error, no stray message): it needs no poll() before a transaction is sent.
@@ -27,10 +27,16 @@ namespace pgscale::proxy::reactor_readiness {
 bool supported() noexcept;
 // The reactor reported readability, EOF or an error since the socket was last marked drained,
 // or the socket has never been marked, or this cannot be told (not supported, closed socket).
+// Any thread (takes the reactor's lock for the socket unless the socket is this thread's own).
 bool maybe_readable(boost::asio::ip::tcp::socket& s) noexcept;
-// Records that a read just found the socket's receive queue empty (EAGAIN or a short read).
-void mark_drained(boost::asio::ip::tcp::socket& s) noexcept;
-// The io_context owning `s` is the one running on this thread (the condition for mark_drained).
+// The io_context owning `s` is the one running on this thread (the condition for clearing the flag).
 bool owned_by_this_thread(boost::asio::ip::tcp::socket& s) noexcept;
+
+// The same for a caller that runs on the socket's own thread (owned_by_this_thread) and is the
+// socket's only user at the moment (its session): the reactor only changes the flag from this
+// thread then, so no lock is taken.
+bool maybe_readable_here(boost::asio::ip::tcp::socket& s) noexcept;
+// Records that a read just found the socket's receive queue empty (EAGAIN or a short read).
+void mark_drained_here(boost::asio::ip::tcp::socket& s) noexcept;
 
 }  // namespace pgscale::proxy::reactor_readiness
