@@ -1,6 +1,9 @@
 #include "proxy/server.hpp"
 
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <cerrno>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -30,8 +33,7 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 Server::Server(std::string config_path, config::Config cfg)
     : config_path_(std::move(config_path)),
-      rt_(std::make_shared<const config::Config>(std::move(cfg))),
-      acceptor_(control_) {}
+      rt_(std::make_shared<const config::Config>(std::move(cfg))) {}
 
 Server::~Server() {
   stop_workers();
@@ -52,10 +54,24 @@ int Server::run() {
     return 2;
   }
   tcp::endpoint ep(addr, cfg->listen.port);
-  acceptor_.open(ep.protocol(), ec);
-  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) acceptor_.bind(ep, ec);
-  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  unsigned n = cfg->listen.workers ? cfg->listen.workers : default_workers(std::thread::hardware_concurrency());
+  if (n > 1) {
+    // SO_REUSEPORT would let this process join another one (same user) already listening there,
+    // silently sharing its clients: take the port alone once first, so that is "in use" as usual.
+    tcp::acceptor probe(control_);
+    listen_on(probe, ep, false, ec);
+  }
+  for (unsigned i = 0; i < n; ++i) {
+    // Concurrency hint 1: exactly one thread runs each worker. Asio then queues what the worker
+    // posts to itself (coroutine resumptions, Wakeup) on that thread's private queue, without the
+    // scheduler's mutex and wake-up path; other threads may still post (locking stays on).
+    workers_.push_back(std::make_unique<asio::io_context>(1));
+    guards_.emplace_back(workers_.back()->get_executor());
+    // Each worker accepts its own clients (SO_REUSEPORT: the kernel spreads connections over
+    // the workers' listening sockets), so a new client never costs a hand-over between threads.
+    acceptors_.push_back(std::make_unique<tcp::acceptor>(*workers_.back()));
+    if (!ec) listen_on(*acceptors_.back(), ep, n > 1, ec);
+  }
   if (ec) {
     spdlog::critical("cannot listen on {}:{}: {}", cfg->listen.address, cfg->listen.port, ec.message());
     return 1;
@@ -69,15 +85,8 @@ int Server::run() {
     }
     spdlog::info("admin HTTP on {}:{} (/metrics /health /status)", cfg->admin.http_address, admin_->port());
   }
-  unsigned n = cfg->listen.workers ? cfg->listen.workers : default_workers(std::thread::hardware_concurrency());
   for (unsigned i = 0; i < n; ++i) {
-    // Concurrency hint 1: exactly one thread runs each worker. Asio then queues what the worker
-    // posts to itself (coroutine resumptions, Wakeup) on that thread's private queue, without the
-    // scheduler's mutex and wake-up path; other threads may still post (locking stays on).
-    workers_.push_back(std::make_unique<asio::io_context>(1));
-    guards_.emplace_back(workers_.back()->get_executor());
-  }
-  for (unsigned i = 0; i < n; ++i) {
+    asio::co_spawn(*workers_[i], accept_loop(*acceptors_[i]), asio::detached);
     threads_.emplace_back([ctx = workers_[i].get()] { ctx->run(); });
   }
   spdlog::info("pgscale listening on {}:{} with {} workers, pool mode {}, tls {}", cfg->listen.address,
@@ -85,7 +94,6 @@ int Server::run() {
   // The monitor's first round runs in the background: a node that does not answer is marked down
   // later, it never delays or stops start-up (until then reads go to the YAML's primary).
   rt_.start_monitor(control_.get_executor());
-  asio::co_spawn(control_, accept_loop(), asio::detached);
   asio::co_spawn(control_, maintenance_loop(), asio::detached);
   asio::co_spawn(control_, signal_loop(), [this](std::exception_ptr) { control_.stop(); });
   control_.run();
@@ -94,27 +102,32 @@ int Server::run() {
   return 0;
 }
 
-asio::io_context& Server::next_worker() {
-  auto& ctx = *workers_[next_];
-  next_ = (next_ + 1) % workers_.size();
-  return ctx;
+void Server::listen_on(tcp::acceptor& acceptor, const tcp::endpoint& ep, bool shared, error_code& ec) {
+  acceptor.open(ep.protocol(), ec);
+  if (!ec) acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec && shared) {
+    int on = 1;
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on)) != 0)
+      ec.assign(errno, asio::error::get_system_category());
+  }
+  if (!ec) acceptor.bind(ep, ec);
+  if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
 }
 
-asio::awaitable<void> Server::accept_loop() {
-  while (!stopping_) {
-    auto& worker = next_worker();
-    // The socket is created on the worker's io_context: the session never leaves that thread.
-    auto [ec, sock] = co_await acceptor_.async_accept(worker, kTuple);
+// Runs on the acceptor's worker, and so do the sessions it starts: they never leave that thread.
+asio::awaitable<void> Server::accept_loop(tcp::acceptor& acceptor) {
+  for (;;) {
+    auto [ec, sock] = co_await acceptor.async_accept(kTuple);
     if (ec) {
-      if (stopping_ || ec == asio::error::operation_aborted) co_return;
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) co_return;  // drain closed it
       spdlog::warn("accept failed: {}", ec.message());
-      asio::steady_timer backoff(control_, std::chrono::milliseconds(50));  // e.g. EMFILE
+      asio::steady_timer backoff(acceptor.get_executor(), std::chrono::milliseconds(50));  // e.g. EMFILE
       co_await backoff.async_wait(kTuple);
       continue;
     }
     rt_.clients.fetch_add(1);
     auto session = std::make_shared<ClientSession>(rt_, std::move(sock));
-    asio::co_spawn(worker, [session]() { return session->run(); }, asio::detached);
+    asio::co_spawn(acceptor.get_executor(), [session]() { return session->run(); }, asio::detached);
   }
 }
 
@@ -171,8 +184,12 @@ void Server::reload() {
 asio::awaitable<void> Server::drain() {
   stopping_ = true;
   rt_.draining.store(true);
-  error_code ignored;
-  acceptor_.close(ignored);
+  for (auto& a : acceptors_) {  // an acceptor belongs to its worker's thread
+    asio::post(a->get_executor(), [a = a.get()] {
+      error_code ignored;
+      a->close(ignored);
+    });
+  }
   rt_.for_each_session([](const std::shared_ptr<ClientSession>& s) {
     asio::post(s->executor(), [s] { s->begin_drain(); });
   });

@@ -25,12 +25,12 @@ class Server {
 
  private:
   using WorkGuard = asio::executor_work_guard<asio::io_context::executor_type>;
-  asio::awaitable<void> accept_loop();
+  static void listen_on(tcp::acceptor& acceptor, const tcp::endpoint& ep, bool shared, error_code& ec);
+  asio::awaitable<void> accept_loop(tcp::acceptor& acceptor);
   asio::awaitable<void> signal_loop();
   asio::awaitable<void> maintenance_loop();
   asio::awaitable<void> drain();
   void reload();
-  asio::io_context& next_worker();
   void stop_workers();
 
   std::string config_path_;
@@ -39,9 +39,9 @@ class Server {
   std::vector<std::unique_ptr<asio::io_context>> workers_;
   std::vector<WorkGuard> guards_;
   std::vector<std::thread> threads_;
-  tcp::acceptor acceptor_;
+  // One per worker, on its io_context; after workers_, so destroyed before the io_contexts.
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::unique_ptr<AdminHttp> admin_;  // admin.http_port != 0; after control_: destroyed before it
-  size_t next_ = 0;
   bool stopping_ = false;
 };
 
