@@ -6,12 +6,37 @@
 #include <openssl/rand.h>
 
 #include <climits>
+#include <cstring>
+#include <initializer_list>
 
 namespace pgscale::protocol {
 
+namespace {
+
+// RAND_bytes costs ~7,000 instructions and a getpid() per call whatever the size (OpenSSL 3's
+// DRBG locking and fork check); every login asks twice for a few bytes (SCRAM nonce, cancel key).
+// Each thread takes them from its own block of DRBG output, refilled 256 bytes at a time; handed
+// out bytes are wiped from the block. pgscale never forks, so no block is ever shared.
+struct RandomBlock {
+  unsigned char bytes[256];
+  size_t used = sizeof bytes;
+  ~RandomBlock() { OPENSSL_cleanse(bytes, sizeof bytes); }
+};
+
+}  // namespace
+
 bool random_bytes(void* out, size_t n) noexcept {
   if (n > INT_MAX) return false;
-  return RAND_bytes(static_cast<unsigned char*>(out), static_cast<int>(n)) == 1;
+  thread_local RandomBlock block;
+  if (n > sizeof block.bytes / 4) return RAND_bytes(static_cast<unsigned char*>(out), static_cast<int>(n)) == 1;
+  if (sizeof block.bytes - block.used < n) {
+    if (RAND_bytes(block.bytes, static_cast<int>(sizeof block.bytes)) != 1) return false;
+    block.used = 0;
+  }
+  std::memcpy(out, block.bytes + block.used, n);
+  OPENSSL_cleanse(block.bytes + block.used, n);
+  block.used += n;
+  return true;
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
@@ -86,18 +111,70 @@ bool base64_decode(std::string_view text, std::string& out) {
   return true;
 }
 
+namespace {
+
+// SHA-256 fetched once and one digest context per thread: EVP_sha256() and the one-shot HMAC()
+// look the algorithm up and build contexts at every call (~12,000 instructions per HMAC, four
+// HMACs and a hash per SCRAM login), which OpenSSL 3's performance notes advise against.
+struct Sha256Context {
+  EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  ~Sha256Context() {
+    EVP_MD_CTX_free(ctx);
+    EVP_MD_free(md);
+  }
+};
+
+// SHA-256 of the concatenated parts. False when OpenSSL fails (then `out` is unspecified).
+bool sha256_parts(std::initializer_list<std::string_view> parts, uint8_t* out) noexcept {
+  thread_local Sha256Context c;
+  if (c.md == nullptr || c.ctx == nullptr || EVP_DigestInit_ex2(c.ctx, c.md, nullptr) != 1) return false;
+  for (std::string_view p : parts) {
+    if (EVP_DigestUpdate(c.ctx, p.data(), p.size()) != 1) return false;
+  }
+  unsigned int len = 0;
+  return EVP_DigestFinal_ex(c.ctx, out, &len) == 1 && len == 32;
+}
+
+std::string_view bytes_view(const uint8_t* p, size_t n) noexcept { return {reinterpret_cast<const char*>(p), n}; }
+
+}  // namespace
+
 Sha256Digest sha256(std::string_view data) noexcept {
   Sha256Digest d{};
-  unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  if (!sha256_parts({data}, d.data())) {
+    unsigned int len = 0;
+    EVP_Digest(data.data(), data.size(), d.data(), &len, EVP_sha256(), nullptr);
+  }
   return d;
 }
 
+// HMAC (RFC 2104) over SHA-256, whose block is 64 bytes: H((K ^ opad) || H((K ^ ipad) || data)).
 Sha256Digest hmac_sha256(std::string_view key, std::string_view data) noexcept {
+  constexpr size_t kBlock = 64;
+  uint8_t k[kBlock] = {};
+  bool ok = true;
+  if (key.size() > kBlock) ok = sha256_parts({key}, k);  // longer keys are hashed first
+  else std::memcpy(k, key.data(), key.size());
+  uint8_t ipad[kBlock];
+  uint8_t opad[kBlock];
+  for (size_t i = 0; i < kBlock; ++i) {
+    ipad[i] = k[i] ^ 0x36;
+    opad[i] = k[i] ^ 0x5c;
+  }
+  Sha256Digest inner{};
   Sha256Digest d{};
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(), d.data(), &len);
+  ok = ok && sha256_parts({bytes_view(ipad, kBlock), data}, inner.data()) &&
+       sha256_parts({bytes_view(opad, kBlock), as_view(inner)}, d.data());
+  OPENSSL_cleanse(k, sizeof k);
+  OPENSSL_cleanse(ipad, sizeof ipad);
+  OPENSSL_cleanse(opad, sizeof opad);
+  OPENSSL_cleanse(inner.data(), inner.size());
+  if (!ok) {  // not expected; OpenSSL's own HMAC then
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
+         data.size(), d.data(), &len);
+  }
   return d;
 }
 

@@ -11,7 +11,8 @@ namespace pgscale::protocol {
 
 using Sha256Digest = std::array<uint8_t, 32>;
 
-// Cryptographically secure random bytes (RAND_bytes). False if the RNG failed.
+// Cryptographically secure random bytes (OpenSSL's DRBG, drawn in blocks per thread; requests
+// over 64 bytes go to RAND_bytes directly). False if the RNG failed.
 bool random_bytes(void* out, size_t n) noexcept;
 
 // Compares in time that depends only on the lengths, never on where the first difference is.

@@ -1,6 +1,5 @@
 #include "proxy/cancel.hpp"
 
-#include <openssl/rand.h>
 #include <spdlog/spdlog.h>
 
 #include <cstring>
@@ -12,6 +11,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "protocol/crypto.hpp"
 #include "protocol/startup.hpp"
 #include "proxy/stream.hpp"
 
@@ -21,10 +21,10 @@ namespace {
 CancelKey random_key() {
   CancelKey k;
   unsigned char b[8];
-  if (RAND_bytes(b, sizeof b) != 1) {
-    // RAND_bytes only fails without entropy; a key from a weaker source still works, it is only
+  if (!protocol::random_bytes(b, sizeof b)) {  // the per-thread block: no RAND_bytes per login
+    // The RNG only fails without entropy; a key from a weaker source still works, it is only
     // easier to guess, so log loudly rather than refuse clients.
-    spdlog::error("cancel: RAND_bytes failed, using a weaker key");
+    spdlog::error("cancel: the random generator failed, using a weaker key");
     uint64_t x = static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count()) * 0x9E3779B97F4A7C15ull;
     std::memcpy(b, &x, 8);
   }
