@@ -68,7 +68,9 @@ asio::awaitable<void> ClientSession::client_loop() {
       co_return;
     }
     client_reading_ = true;
-    size_t n = co_await client_.read_some(asio::buffer(cbuf_.write_ptr(), cbuf_.write_space()), ec);
+    auto [read_ec, n] = co_await client_.async_read_some(asio::buffer(cbuf_.write_ptr(), cbuf_.write_space()),
+                                                         asio::as_tuple(asio::use_awaitable));
+    ec = read_ec;
     client_reading_ = false;
     if (ec) {
       if (ec == asio::error::operation_aborted && idle_cancel_ && !client_gone_) {

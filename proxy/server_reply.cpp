@@ -5,6 +5,9 @@
 // transaction.
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
 #include "protocol/response.hpp"
 #include "protocol/startup.hpp"
 #include "proxy/client_session.hpp"
@@ -146,8 +149,8 @@ std::string_view ClientSession::server_output(ServerRead& rd, const ScanResult& 
 
 asio::awaitable<bool> ClientSession::relay_server_bytes(ServerConn& server, bool& release) {
   if (!sbuf().reserve_more(kReadChunk, kMaxServerBuffer)) co_return false;
-  error_code ec;
-  size_t n = co_await server.stream().read_some(asio::buffer(sbuf().write_ptr(), sbuf().write_space()), ec);
+  auto [ec, n] = co_await server.stream().async_read_some(asio::buffer(sbuf().write_ptr(), sbuf().write_space()),
+                                                          asio::as_tuple(asio::use_awaitable));
   if (ec || server_.get() != &server) co_return false;
   sbuf().commit(n);
   ServerRead rd;

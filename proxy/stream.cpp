@@ -26,34 +26,8 @@ Stream::Stream(tcp::socket socket) : socket_(std::move(socket)) {
 Stream::~Stream() = default;
 
 asio::awaitable<size_t> Stream::read_some(asio::mutable_buffer buf, error_code& ec) {
-  size_t n = 0;
-  if (closed_) {
-    ec = asio::error::bad_descriptor;
-    co_return 0;
-  }
-  if (tls_) {
-    std::tie(ec, n) = co_await tls_->async_read_some(buf, kTuple);
-    co_return n;
-  }
-  // On the socket's own thread, keep Asio's readiness flag exact (reactor_readiness.hpp): read at
-  // once only when something may be there, and clear the flag when a read leaves nothing.
-  const bool here = reactor_readiness::owned_by_this_thread(socket_);
-  if (here && buf.size() > 0 && reactor_readiness::maybe_readable_here(socket_)) {
-    bool empty = false;
-    n = recv_now(buf, ec, empty);
-    if (n > 0 || ec) {
-      if (n > 0 && n < buf.size()) reactor_readiness::mark_drained_here(socket_);
-      co_return n;
-    }
-    if (empty) reactor_readiness::mark_drained_here(socket_);
-  }
-  // With the flag clear Asio queues the read without trying it; the next edge completes it, and
-  // the completion resumes this coroutine inline from the reactor, before any other event is
-  // looked at: clearing the flag after a short read then loses no edge. (A read Asio tries at
-  // once completes through the scheduler's queue instead, so its result is left alone.)
-  const bool queued = here && !reactor_readiness::maybe_readable_here(socket_);
-  std::tie(ec, n) = co_await socket_.async_read_some(buf, kTuple);
-  if (queued && !ec && n > 0 && n < buf.size()) reactor_readiness::mark_drained_here(socket_);
+  auto [e, n] = co_await async_read_some(buf, kTuple);
+  ec = e;
   co_return n;
 }
 

@@ -3,6 +3,8 @@
 // (SSLRequest on either side). Coroutine-friendly: every operation returns an error_code instead
 // of throwing, because EOF and resets are expected outcomes on a proxy.
 #include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/associator.hpp>
+#include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -17,6 +19,8 @@
 #include <memory>
 #include <string_view>
 #include <utility>
+
+#include "proxy/reactor_readiness.hpp"
 
 namespace pgscale::proxy {
 
@@ -33,6 +37,13 @@ class Stream {
 
   // Reads what is available (at least one byte) into `buf`; n = 0 with ec on EOF/error.
   asio::awaitable<size_t> read_some(asio::mutable_buffer buf, error_code& ec);
+  // The same as an Asio operation, completing with (error_code, size_t): the hot path's reads
+  // co_await it directly and so make no coroutine frame of their own.
+  template <class Token>
+  auto async_read_some(asio::mutable_buffer buf, Token&& token) {
+    return asio::async_initiate<Token, void(error_code, size_t)>(
+        [this](auto handler, asio::mutable_buffer b) { start_read(std::move(handler), b); }, token, buf);
+  }
   // Waits until a read would not block (bytes, EOF or an error), holding no buffer meanwhile: an
   // idle session can free its buffers first (ByteBuffer::release). With TLS it returns at once
   // when OpenSSL already holds decrypted bytes. Costs one epoll_ctl instead of the failed
@@ -80,7 +91,16 @@ class Stream {
   tcp::socket& socket() noexcept { return socket_; }
   std::string peer() const;  // "addr:port" for logs
 
+ // (Public only for the associator specialisation at the end of this file.)
+  template <class Handler>
+  struct ReadDone;
+
  private:
+  template <class Handler>
+  void start_read(Handler handler, asio::mutable_buffer buf);
+  // Completes `handler` later (never inside the initiating call, as Asio requires).
+  template <class Handler>
+  void post_result(Handler handler, error_code ec, size_t n);
   bool tls_pending() const noexcept;
   // One non-blocking recv(): bytes, or ec (EOF, error), or `empty` (EAGAIN), or nothing (EINTR).
   size_t recv_now(asio::mutable_buffer buf, error_code& ec, bool& empty) noexcept;
@@ -89,6 +109,51 @@ class Stream {
   bool closed_ = false;
   bool keep_descriptor_ = false;
 };
+
+// Clears the readiness flag after a short read that completed inline from the reactor (see
+// start_read and reactor_readiness.hpp), then hands the result on.
+template <class Handler>
+struct Stream::ReadDone {
+  Handler handler;
+  tcp::socket* socket;  // only touched on success: the Stream is alive then
+  size_t size;
+  bool queued;  // queued with the flag clear, on the socket's own thread
+  void operator()(error_code ec, size_t n) {
+    if (queued && !ec && n > 0 && n < size) reactor_readiness::mark_drained_here(*socket);
+    std::move(handler)(ec, n);
+  }
+};
+
+template <class Handler>
+void Stream::post_result(Handler handler, error_code ec, size_t n) {
+  auto ex = asio::get_associated_executor(handler, socket_.get_executor());
+  asio::post(ex, [h = std::move(handler), ec, n]() mutable { std::move(h)(ec, n); });
+}
+
+template <class Handler>
+void Stream::start_read(Handler handler, asio::mutable_buffer buf) {
+  if (closed_) return post_result(std::move(handler), asio::error::bad_descriptor, 0);
+  if (tls_) return tls_->async_read_some(buf, std::move(handler));
+  // On the socket's own thread keep Asio's readiness flag exact: read at once only when
+  // something may be there, and clear the flag when a read leaves nothing.
+  const bool here = reactor_readiness::owned_by_this_thread(socket_);
+  if (here && buf.size() > 0 && reactor_readiness::maybe_readable_here(socket_)) {
+    error_code ec;
+    bool empty = false;
+    size_t n = recv_now(buf, ec, empty);
+    if (n > 0 || ec) {
+      if (n > 0 && n < buf.size()) reactor_readiness::mark_drained_here(socket_);
+      return post_result(std::move(handler), ec, n);
+    }
+    if (empty) reactor_readiness::mark_drained_here(socket_);
+  }
+  // With the flag clear Asio queues the read without trying it; the next edge completes it, and
+  // the completion runs inline from the reactor (the handler's executor is this thread's), before
+  // any other event is looked at: clearing the flag after a short read then loses no edge. A read
+  // Asio tries at once completes through the scheduler's queue instead: its result is left alone.
+  const bool queued = here && !reactor_readiness::maybe_readable_here(socket_);
+  socket_.async_read_some(buf, ReadDone<Handler>{std::move(handler), &socket_, buf.size(), queued});
+}
 
 // A one-shot timeout: arm() starts it, on expiry it runs the callback (usually Stream::cancel),
 // disarm() (or destruction) makes a pending expiry harmless. Lives on the caller's executor.
@@ -182,3 +247,18 @@ class Wakeup {
 };
 
 }  // namespace pgscale::proxy
+
+// ReadDone runs where, and allocates how, the handler it wraps would: forward every associator
+// (executor, allocator, cancellation slot), as Asio's own handler wrappers do.
+template <template <typename, typename> class Associator, typename Handler, typename DefaultCandidate>
+struct boost::asio::associator<Associator, pgscale::proxy::Stream::ReadDone<Handler>, DefaultCandidate>
+    : Associator<Handler, DefaultCandidate> {
+  static typename Associator<Handler, DefaultCandidate>::type get(
+      const pgscale::proxy::Stream::ReadDone<Handler>& h) noexcept {
+    return Associator<Handler, DefaultCandidate>::get(h.handler);
+  }
+  static auto get(const pgscale::proxy::Stream::ReadDone<Handler>& h, const DefaultCandidate& c) noexcept
+      -> decltype(Associator<Handler, DefaultCandidate>::get(h.handler, c)) {
+    return Associator<Handler, DefaultCandidate>::get(h.handler, c);
+  }
+};
