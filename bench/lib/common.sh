@@ -68,6 +68,29 @@ tree_pids() {
     }'
 }
 
+# tree_cpu_ticks PID: user+system clock ticks of PID and its descendants ("" -> 0).
+tree_cpu_ticks() {
+  local total=0 p v
+  [ -n "$1" ] || { echo 0; return 0; }
+  for p in $(tree_pids "$1"); do
+    # Fields after the ")" that ends the command name: utime is the 12th, stime the 13th.
+    v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{print $12 + $13}') || continue
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+
+# children_cpu_ticks SHELL_PID: user+system ticks of that shell's waited-for children (cutime +
+# cstime; a child's own waited-for children, e.g. pgbench under timeout, are included).
+children_cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $14 + $15}'; }
+
+# cpu_us_per_tx TICKS0 TICKS1 TRANSACTIONS: microseconds of CPU per transaction, or "-".
+cpu_us_per_tx() {
+  awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {
+    if (n ~ /^[0-9]+$/ && n > 0 && a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/) printf "%.0f", (b - a) * 1e6 / hz / n
+    else printf "-" }'
+}
+
 # mem_kib PID: "RSS_KIB PSS_KIB NPROC" summed over the process tree. RSS counts shared pages once
 # per process (it overstates multi-process proxies); PSS divides shared pages among sharers.
 mem_kib() {
