@@ -203,6 +203,10 @@ report_targets() {
   printf '| cached classification (1 thread) | ≤ 300 ns | %s ns | %s |\n' "$cls" "$(verdict "$cls" '<=' 300)"
   printf '\npgbench logs latencies in whole µs; on a loaded 2-core machine the p50 difference at 1 client\n'
   printf 'moves by tens of µs between runs: compare it with PgBouncer'"'"'s in the same case below.\n'
+  printf '\nProxy CPU per transaction (median, µs; steadier than TPS here): -S -M simple -c 32 pgscale %s, PgBouncer %s;\n' \
+    "$(med select-simple-c32 pgscale 11)" "$(med select-simple-c32 pgbouncer 11)"
+  printf -- '-C -c 16 pgscale %s, PgBouncer %s, while pgbench itself spends %s µs per connection through pgscale.\n' \
+    "$(med connect-c16 pgscale 11)" "$(med connect-c16 pgbouncer 11)" "$(med connect-c16 pgscale 12)"
 }
 
 write_report() {
