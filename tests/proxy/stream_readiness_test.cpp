@@ -68,6 +68,38 @@ void run_until_done(Pair& p, ReadResult& out) {
   }
 }
 
+// Runs the io_context (with nothing queued on the stream) until the reactor has set the flag,
+// at most ~0.5 s; true when it did.
+bool wait_until_flag_set(Pair& p) {
+  for (int i = 0; i < 50; ++i) {
+    p.io.restart();
+    p.io.run_for(std::chrono::milliseconds(10));
+    if (readiness::maybe_readable(p.stream->socket())) return true;
+  }
+  return false;
+}
+
+// One read_some to its end; the result.
+ReadResult read_once(Pair& p) {
+  ReadResult r;
+  start_read(p, r);
+  run_until_done(p, r);
+  return r;
+}
+
+// A read started while nothing is there (it must still be pending after the loop ran), then
+// completed by `bytes` from the peer.
+ReadResult read_pending_then(Pair& p, const std::string& bytes) {
+  ReadResult r;
+  start_read(p, r);
+  p.io.restart();
+  p.io.run_for(std::chrono::milliseconds(20));
+  CHECK_FALSE(r.done);
+  p.send(bytes);
+  run_until_done(p, r);
+  return r;
+}
+
 }  // namespace
 
 TEST_CASE("the readiness flag is readable on the Asio this project builds with") {
@@ -81,37 +113,21 @@ TEST_CASE("the readiness flag is readable on the Asio this project builds with")
 TEST_CASE("a short read clears the flag and a later write still completes a queued read") {
   Pair p;
   p.send("hello");
-  ReadResult first;
-  start_read(p, first);
-  run_until_done(p, first);
+  ReadResult first = read_once(p);
   REQUIRE(first.done);
   CHECK_FALSE(first.ec);
   CHECK(first.data == "hello");
   // (The edge of "hello" may still be reported after the read took the bytes: that sets the flag
   // again, harmlessly. A read completed by the reactor leaves no such stale edge behind.)
 
-  // Nothing there, so it must still be pending after the loop ran.
-  ReadResult second;
-  start_read(p, second);
-  p.io.restart();
-  p.io.run_for(std::chrono::milliseconds(20));
-  CHECK_FALSE(second.done);
-
-  p.send("world!");
-  run_until_done(p, second);
+  ReadResult second = read_pending_then(p, "world!");
   REQUIRE(second.done);
   CHECK_FALSE(second.ec);
   CHECK(second.data == "world!");
   if (readiness::supported()) CHECK_FALSE(readiness::maybe_readable(p.stream->socket()));
 
   // Queued while the flag is clear (no recv() tried): the next bytes still complete it.
-  ReadResult third;
-  start_read(p, third);
-  p.io.restart();
-  p.io.run_for(std::chrono::milliseconds(20));
-  CHECK_FALSE(third.done);
-  p.send("again");
-  run_until_done(p, third);
+  ReadResult third = read_pending_then(p, "again");
   REQUIRE(third.done);
   CHECK(third.data == "again");
 }
@@ -119,23 +135,13 @@ TEST_CASE("a short read clears the flag and a later write still completes a queu
 TEST_CASE("bytes that arrive while no read is queued set the flag again and are read") {
   Pair p;
   p.send("a");
-  ReadResult first;
-  start_read(p, first);
-  run_until_done(p, first);
-  REQUIRE(first.data == "a");
+  REQUIRE(read_once(p).data == "a");
 
   p.send("later");
   // Let the reactor see the edge with no read queued (as for an idle pooled connection).
-  for (int i = 0; i < 50; ++i) {
-    p.io.restart();
-    p.io.run_for(std::chrono::milliseconds(10));
-    if (readiness::maybe_readable(p.stream->socket())) break;
-  }
-  CHECK(readiness::maybe_readable(p.stream->socket()));
+  CHECK(wait_until_flag_set(p));
 
-  ReadResult second;
-  start_read(p, second);
-  run_until_done(p, second);
+  ReadResult second = read_once(p);
   REQUIRE(second.done);
   CHECK(second.data == "later");
 }
@@ -143,30 +149,15 @@ TEST_CASE("bytes that arrive while no read is queued set the flag again and are 
 TEST_CASE("the peer's close sets the flag of an idle socket and the read sees EOF") {
   Pair p;
   p.send("x");
-  ReadResult first;
-  start_read(p, first);
-  run_until_done(p, first);
-  REQUIRE(first.data == "x");
-  ReadResult answer;  // completed by the reactor: leaves the flag clear (see above)
-  start_read(p, answer);
-  p.io.restart();
-  p.io.run_for(std::chrono::milliseconds(20));
-  p.send("y");
-  run_until_done(p, answer);
-  REQUIRE(answer.data == "y");
+  REQUIRE(read_once(p).data == "x");
+  // Completed by the reactor: leaves the flag clear (see above).
+  REQUIRE(read_pending_then(p, "y").data == "y");
   if (readiness::supported()) REQUIRE_FALSE(readiness::maybe_readable(p.stream->socket()));
 
   p.peer.close();
-  for (int i = 0; i < 50; ++i) {
-    p.io.restart();
-    p.io.run_for(std::chrono::milliseconds(10));
-    if (readiness::maybe_readable(p.stream->socket())) break;
-  }
-  CHECK(readiness::maybe_readable(p.stream->socket()));
+  CHECK(wait_until_flag_set(p));
 
-  ReadResult second;
-  start_read(p, second);
-  run_until_done(p, second);
+  ReadResult second = read_once(p);
   REQUIRE(second.done);
   CHECK(second.ec == asio::error::eof);
 }
