@@ -6,6 +6,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <mutex>
 
@@ -25,26 +26,32 @@ namespace {
 constexpr int kBatch = 64;      // events per epoll_wait
 constexpr int kMaxRounds = 64;  // batches per wake-up before yielding to the worker's other work
 constexpr auto kTrimDelay = std::chrono::seconds(1);  // after a park: let the others of a wave park too
-constexpr size_t kTrimMinFree = size_t{16} << 20;
+constexpr size_t kTrimMinFree = size_t{4} << 20;
 
 // glibc gives freed memory back to the system only from the top of the heap: the pages that a
 // wave of sessions touched while they worked (buffers, coroutine frames, ~8 KiB per client after
 // one query each) stay resident after they all went idle, between the sessions' live objects.
-// When the heap holds much more free memory than it uses, malloc_trim returns those pages
-// (madvise; they are faulted in again when used). At most once a second in the whole process
-// (all workers), never per transaction: sessions park after a second without a server.
+// When the heap's free memory grew by kTrimMinFree since its low point after the last trim (a
+// wave of sessions went idle) and exceeds what is in use, malloc_trim returns those pages
+// (madvise; they are faulted in again when used). A steady workload, whose free memory does not
+// grow, is not trimmed again and again. At most once a second in the whole process (all
+// workers), never per transaction: sessions park after a second without a server.
 void trim_heap_if_worth() {
   static std::mutex mu;
   static std::chrono::steady_clock::time_point last{};
+  static size_t free_low = 0;  // the heap's free bytes at their lowest since the last trim
   std::unique_lock lk(mu, std::try_to_lock);
   if (!lk) return;  // another worker checks right now
   const auto now = std::chrono::steady_clock::now();
   if (now - last < kTrimDelay) return;
   last = now;
   const struct mallinfo2 mi = ::mallinfo2();
-  if (mi.fordblks < kTrimMinFree || mi.fordblks < mi.uordblks) return;
+  free_low = std::min(free_low, mi.fordblks);
+  if (mi.fordblks < free_low + kTrimMinFree || mi.fordblks < mi.uordblks) return;
   ::malloc_trim(0);
+  free_low = mi.fordblks;  // trimmed pages still count as free: only new growth trims again
 }
+
 // Plain operator new for the parked wait's operation: Asio's default recycling allocator hands
 // it a cached block of whatever size some earlier operation or coroutine frame freed (often
 // larger), and a parked wait lives as long as the client idles.
