@@ -95,6 +95,8 @@ class LazyCancelSlot {
     return slot_.get();
   }
   explicit operator bool() const noexcept { return slot_ != nullptr; }
+  bool bound() const noexcept { return registry_ != nullptr; }
+  CancelKey key() const noexcept { return key_; }
   void release() noexcept {
     if (slot_ && registry_) registry_->bind(key_, nullptr);
     slot_.reset();

@@ -5,15 +5,15 @@
 
 #include <algorithm>
 #include <mutex>
+#include <stdexcept>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/bind_allocator.hpp>
-#include <boost/asio/bind_executor.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
+#include "proxy/client_park.hpp"
 #include "protocol/auth.hpp"
 #include "protocol/startup.hpp"
 #include "protocol/wire.hpp"
@@ -43,20 +43,6 @@ bool same_credentials(const ServerCredentials& a, const ServerCredentials& b) {
   if (a.password != b.password || a.scram.has_value() != b.scram.has_value()) return false;
   return !a.scram || (a.scram->client_key == b.scram->client_key && a.scram->verifier == b.scram->verifier);
 }
-// Plain operator new for the parked wait's operation: Asio's default recycling allocator hands
-// it a cached block of whatever size some earlier operation or coroutine frame freed (often
-// larger), and a parked wait lives as long as the client idles.
-template <class T>
-struct ExactAllocator {
-  using value_type = T;
-  ExactAllocator() = default;
-  template <class U>
-  ExactAllocator(const ExactAllocator<U>&) noexcept {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T))); }
-  void deallocate(T* p, size_t) noexcept { ::operator delete(p); }
-  template <class U>
-  bool operator==(const ExactAllocator<U>&) const noexcept { return true; }
-};
 // Without a server this long, a session is idle: it frees its buffers (go_idle).
 constexpr auto kIdleRelease = std::chrono::seconds(1);
 }  // namespace
@@ -91,9 +77,19 @@ void SharedCredentials::assign(ServerCredentials c) {
   if (known.size() < 256) known.push_back(creds_);
 }
 
+namespace {
+// The worker io_context's executor kept by its ParkedSockets service (sessions refer to it).
+const asio::any_io_executor& worker_executor(tcp::socket& socket) {
+  const asio::any_io_executor ex = socket.get_executor();
+  const auto* io = ex.target<asio::io_context::executor_type>();
+  if (!io) throw std::invalid_argument("ClientSession: the socket must belong to an io_context");
+  return asio::use_service<ParkedSockets>(io->context()).executor();
+}
+}  // namespace
+
 ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
     : rt_(rt),
-      ex_(socket.get_executor()),
+      ex_(worker_executor(socket)),
       client_(std::move(socket)),
       peer_(client_.peer()),
       cbuf_(kClientBuffer),
@@ -102,12 +98,13 @@ ClientSession::ClientSession(Runtime& rt, tcp::socket socket)
 }
 
 ClientSession::~ClientSession() {
-  if (key_registered_) rt_.cancels().remove(key_);
+  rt_.remove_session(*this);  // still listed when destroyed without finishing (io_context shutdown)
+  if (cancel_slot_.bound()) rt_.cancels().remove(cancel_slot_.key());
   if (counted_) rt_.clients.fetch_sub(1);
 }
 
 asio::awaitable<void> ClientSession::run() {
-  registry_it_ = rt_.add_session(weak_from_this());
+  rt_.add_session(*this);
   co_await run_then_end_or_park(run_steps());
 }
 
@@ -135,7 +132,7 @@ asio::awaitable<void> ClientSession::end_or_park() {
   } catch (const std::exception& e) {
     spdlog::error("client {}: internal error at close: {}", peer_, e.what());
   }
-  rt_.remove_session(registry_it_);
+  rt_.remove_session(*this);
 }
 
 // Nothing else of the session runs (no pump, no write, no internal query): the client loop may
@@ -155,33 +152,20 @@ ClientSession::Cold::Cold(const asio::any_io_executor& ex)
 
 void ClientSession::make_cold() {
   cold_ = std::make_unique<Cold>(ex_);
-  cold_->route.policy = std::move(kept_policy_);
+  if (kept_policy_) {
+    cold_->route.policy = std::move(*kept_policy_);
+    kept_policy_.reset();
+  }
 }
 
 // Only while nothing of the session runs (park): no server, no pump, no transaction.
 void ClientSession::drop_cold() {
   if (!cold_) return;
-  kept_policy_ = std::move(cold_->route.policy);
-  cold_.reset();
-}
-
-// The wait holds the session (as the coroutine frames did); a drain's cancel() ends it too.
-void ClientSession::park() {
-  drop_cold();
-  cancel_slot_.release();  // no server: nothing to cancel until the next attach
-  if (!idle_check_armed_) idle_check_.release();  // nobody waits on it: ~150 bytes once used
-  auto wake = [self = shared_from_this()](error_code) {
-    self->parked_ = false;
-    self->unparked_ = true;
-    asio::co_spawn(self->ex_, [self]() { return self->run_then_end_or_park(self->client_loop()); }, asio::detached);
-  };
-  // Bound to the worker's io_context executor itself (8 bytes) rather than to the 56-byte
-  // any_io_executor the operation would otherwise keep a second copy of; same context either way.
-  if (const auto* io = ex_.target<asio::io_context::executor_type>()) {
-    client_.async_wait_readable(asio::bind_executor(*io, asio::bind_allocator(ExactAllocator<void>(), std::move(wake))));
-  } else {
-    client_.async_wait_readable(asio::bind_allocator(ExactAllocator<void>(), std::move(wake)));
+  SessionRouting& p = cold_->route.policy;
+  if (p.directive || p.default_read_only || p.ryw.committed_at || p.ryw.lsn) {
+    kept_policy_ = std::make_unique<SessionRouting>(std::move(p));
   }
+  cold_.reset();
 }
 
 asio::awaitable<void> ClientSession::run_steps() {
@@ -378,9 +362,8 @@ asio::awaitable<bool> ClientSession::greet() {
     }
     else pool_->checkin(std::move(c.conn), true);
   }
-  key_ = rt_.cancels().add(nullptr);
-  cancel_slot_.bind(&rt_.cancels(), key_);
-  key_registered_ = true;
+  cancel_slot_.bind(&rt_.cancels(), rt_.cancels().add(nullptr));
+  const CancelKey key = cancel_slot_.key();
   std::string out;
   protocol::encode_auth_ok(out);
   bool app_name_sent = false;
@@ -399,7 +382,7 @@ asio::awaitable<bool> ClientSession::greet() {
     greeting.emplace_back("application_name", app_name_);
   }
   greeted_ = shared_greeting(std::move(greeting));  // told_ starts empty: the client holds these
-  protocol::encode(out, protocol::BackendKeyData{key_.process_id, key_.secret_key});
+  protocol::encode(out, protocol::BackendKeyData{key.process_id, key.secret_key});
   append_ready_for_query(out, 'I');
   if (server_) {
     cancel_slot_->set(server_->cancel_target());
@@ -445,7 +428,7 @@ bool ClientSession::write_client_now(std::string_view& bytes) {
 }
 
 asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
-  uint64_t ticket = write_ticket_++;
+  const uint32_t ticket = write_ticket_++;
   for (int i = 0; write_serving_ != ticket && i < 1000000; ++i) {
     co_await write_turn().async_wait(asio::as_tuple(asio::use_awaitable));
   }
@@ -511,6 +494,12 @@ void ClientSession::go_idle() {
 
 void ClientSession::begin_drain() {
   draining_ = true;
+  if (parked_fd_ >= 0) {  // parked outside Asio: no wait to cancel; the client loop says goodbye
+    if (const auto* io = ex_.target<asio::io_context::executor_type>()) {
+      asio::use_service<ParkedSockets>(io->context()).resume(*this);
+    }
+    return;
+  }
   if (!server_) client_.cancel();  // wakes the idle read; the loop then says goodbye
 }
 

@@ -4,6 +4,7 @@
 //   client_auth.cpp     authentication against the YAML users
 //   client_relay.cpp    the client loop, the server->client pump, release, failures
 //   client_route.cpp    which node serves the next transaction, attach, retry elsewhere
+//   client_park.cpp     an idle session waits without coroutine nor Asio reactor state (park)
 #include <memory>
 #include <optional>
 #include <string>
@@ -41,6 +42,8 @@ class SharedCredentials {
   std::shared_ptr<const ServerCredentials> creds_;
 };
 
+class ParkedSockets;
+
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
  public:
   ClientSession(Runtime& rt, tcp::socket socket);
@@ -50,6 +53,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // SIGTERM: end the session as soon as it holds no server (call on the session's executor).
   void begin_drain();
   asio::any_io_executor executor() const { return ex_; }
+  Runtime::SessionLink& registry_link() noexcept { return registry_link_; }  // Runtime's list of sessions
 
  private:
   struct Frame {  // one client message seen in the current read
@@ -204,15 +208,16 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool attached_pinned_ = false;      // the attached server held this client's pinned state
   bool internal_busy_ = false;        // pgscale's own query runs on the attached server
   LazyTimer& internal_done() { return cold().internal_done; }
-  uint64_t write_ticket_ = 0;         // client writes go out in the order they were requested
-  uint64_t write_serving_ = 0;
+  uint32_t write_ticket_ = 0;         // client writes go out in the order they were requested
+  uint32_t write_serving_ = 0;        // (compared with != only: wrapping around is harmless)
   LazyTimer& write_turn() { return cold().write_turn; }
 
   Runtime& rt_;
-  asio::any_io_executor ex_;
+  // The worker's executor, kept once per worker (ParkedSockets::executor()), not per session.
+  const asio::any_io_executor& ex_;
   Stream client_;
   std::string peer_;
-  Runtime::SessionList::iterator registry_it_;
+  Runtime::SessionLink registry_link_;
 
   // who
   std::string user_;
@@ -223,11 +228,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   SharedCredentials server_creds_;
   AttachMode mode_ = AttachMode::per_transaction;
   bool counted_ = true;  // holds one unit of rt_.clients
-  bool key_registered_ = false;  // key_ is in rt_.cancels()
+  int parked_fd_ = -1;   // (parking, below; declared here where it fills padding)
 
-  // cancel
-  LazyCancelSlot cancel_slot_;  // made at the first attach after a wake-up, dropped at park
-  CancelKey key_;
+  // cancel: the client's key (registered in rt_.cancels() once greeted) and its slot, made at
+  // the first attach after a wake-up, dropped at park
+  LazyCancelSlot cancel_slot_;
 
   // relay state (all on ex_, no locks)
   ByteBuffer cbuf_;
@@ -270,12 +275,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void on_idle_check();
   void go_idle();
   LazyTimer idle_check_{&ex_};
-  uint64_t releases_ = 0;         // note_released() calls
-  uint64_t releases_checked_ = 0; // releases_ at the last check
+  uint32_t releases_ = 0;         // note_released() calls (compared with != only)
+  uint32_t releases_checked_ = 0; // releases_ at the last check
   bool idle_check_armed_ = false;
   bool pump_idle_ = false;        // the pump is to end (the session went idle)
 
-  // --- parking --- (client_session.cpp) An idle session keeps no coroutine: client_loop returns
+  // --- parking --- (client_park.cpp) An idle session keeps no coroutine: client_loop returns
   // with parked_ set, run() leaves a plain readiness wait on the socket (park()), and that wait
   // starts client_loop() again (run_then_end_or_park). The coroutine frames of run/run_steps/
   // client_loop are ~2 KiB.
@@ -285,6 +290,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<void> end_or_park();
   bool parked_ = false;           // client_loop returned to wait for the client without a coroutine
   bool unparked_ = false;         // the restarted client_loop: the socket is readable, read it
+  void resume_from_park();        // the parked wait ended: client_loop runs again
+  // Parked in ParkedSockets (client_park.hpp): the descriptor is out of Asio's reactor while
+  // parked_fd_ >= 0; the session before this one in that list owns this one (park_next_).
+  friend class ParkedSockets;
+  bool parked_v6_ = false;
+  ClientSession* park_prev_ = nullptr;
+  std::shared_ptr<ClientSession> park_next_;
 
   // --- cold state --- (client_session.cpp) What only a session at work uses, behind one pointer:
   // made on first use (login routes the greeting, the first transaction after a wake-up), freed
@@ -312,7 +324,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void make_cold();
   void drop_cold();
   std::unique_ptr<Cold> cold_;
-  SessionRouting kept_policy_;  // route().policy while cold_ is dropped
+  // route().policy while cold_ is dropped, when it is not the default one (most clients never
+  // SET pgscale.route nor wrote with read-your-writes pending)
+  std::unique_ptr<SessionRouting> kept_policy_;
 };
 
 }  // namespace pgscale::proxy

@@ -1,5 +1,7 @@
 #include "proxy/runtime.hpp"
 
+#include "proxy/client_session.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -101,22 +103,33 @@ bool Runtime::load_client_tls(const config::TlsConfig& tls, std::string& error) 
   return true;
 }
 
-Runtime::SessionList::iterator Runtime::add_session(std::weak_ptr<ClientSession> s) {
+void Runtime::add_session(ClientSession& s) {
   std::lock_guard lk(sessions_mu_);
-  return sessions_.insert(sessions_.end(), std::move(s));
+  SessionLink& l = s.registry_link();
+  l.prev = nullptr;
+  l.next = sessions_head_;
+  if (sessions_head_) sessions_head_->registry_link().prev = &s;
+  sessions_head_ = &s;
+  ++sessions_count_;
 }
 
-void Runtime::remove_session(SessionList::iterator it) {
+void Runtime::remove_session(ClientSession& s) {
   std::lock_guard lk(sessions_mu_);
-  sessions_.erase(it);
+  SessionLink& l = s.registry_link();
+  if (!l.prev && sessions_head_ != &s) return;
+  (l.prev ? l.prev->registry_link().next : sessions_head_) = l.next;
+  if (l.next) l.next->registry_link().prev = l.prev;
+  l = {};
+  --sessions_count_;
 }
 
 void Runtime::for_each_session(const std::function<void(const std::shared_ptr<ClientSession>&)>& fn) {
   std::vector<std::shared_ptr<ClientSession>> live;
   {
     std::lock_guard lk(sessions_mu_);
-    for (auto& w : sessions_) {
-      if (auto s = w.lock()) live.push_back(std::move(s));
+    live.reserve(sessions_count_);
+    for (ClientSession* s = sessions_head_; s; s = s->registry_link().next) {
+      if (auto p = s->weak_from_this().lock()) live.push_back(std::move(p));  // null while being destroyed
     }
   }
   for (auto& s : live) fn(s);
@@ -124,7 +137,7 @@ void Runtime::for_each_session(const std::function<void(const std::shared_ptr<Cl
 
 size_t Runtime::session_count() const {
   std::lock_guard lk(sessions_mu_);
-  return sessions_.size();
+  return sessions_count_;
 }
 
 }  // namespace pgscale::proxy

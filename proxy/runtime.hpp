@@ -65,10 +65,14 @@ class Runtime {
   std::atomic<uint32_t> clients{0};
   std::atomic<bool> draining{false};
 
-  // Live sessions, for drain. Touched once per connect/disconnect, never per message.
-  using SessionList = std::list<std::weak_ptr<ClientSession>>;
-  SessionList::iterator add_session(std::weak_ptr<ClientSession> s);
-  void remove_session(SessionList::iterator it);
+  // Live sessions, for drain: an intrusive list whose links live in the sessions (no node
+  // allocated per client). Touched once per connect/disconnect, never per message.
+  struct SessionLink {
+    ClientSession* prev = nullptr;
+    ClientSession* next = nullptr;
+  };
+  void add_session(ClientSession& s);
+  void remove_session(ClientSession& s);  // no-op when `s` is not in the list
   void for_each_session(const std::function<void(const std::shared_ptr<ClientSession>&)>& fn);
   size_t session_count() const;
 
@@ -88,7 +92,8 @@ class Runtime {
   std::mutex catalog_mu_;  // catalog_ is set on the monitor's strand, read on reload
   std::shared_ptr<const classifier::FunctionCatalog> catalog_;
   mutable std::mutex sessions_mu_;
-  SessionList sessions_;
+  ClientSession* sessions_head_ = nullptr;
+  size_t sessions_count_ = 0;
 };
 
 }  // namespace pgscale::proxy

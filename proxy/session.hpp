@@ -91,6 +91,6 @@ namespace pgscale::proxy {
 using Clock = std::chrono::steady_clock;
 
 // Pool mode of a session as the client loop sees it.
-enum class AttachMode { per_transaction, per_session };
+enum class AttachMode : uint8_t { per_transaction, per_session };
 
 }  // namespace pgscale::proxy

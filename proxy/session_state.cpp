@@ -3,6 +3,7 @@
 #include "proxy/session_state.hpp"
 
 #include <algorithm>
+#include <mutex>
 
 namespace pgscale::proxy {
 namespace {
@@ -91,6 +92,21 @@ bool read_pins(const std::vector<std::vector<std::optional<std::string>>>& rows,
   return true;
 }
 
+// Initial settings shared by the sessions that start alike (see SessionState::initial_). Once
+// per login; bounded, and entries no session uses any more are dropped.
+std::shared_ptr<const Settings> shared_initial(Settings s) {
+  static std::mutex mu;
+  static std::vector<std::shared_ptr<const Settings>> known;
+  std::lock_guard lk(mu);
+  for (const auto& k : known) {
+    if (*k == s) return k;
+  }
+  std::erase_if(known, [](const auto& k) { return k.use_count() == 1; });
+  auto k = std::make_shared<const Settings>(std::move(s));
+  if (known.size() < 256) known.push_back(k);
+  return k;
+}
+
 }  // namespace
 
 std::string_view pin_reason_name(PinReason r) {
@@ -117,18 +133,18 @@ std::string quote_literal(std::string_view value) {
   return r + '\'';
 }
 
-SessionState::SessionState(Settings initial) : initial_(std::move(initial)) {
-  sort_settings(initial_);
-  if (!find_setting(initial_, kAppName)) {
-    initial_.emplace_back(kAppName, "");
-    sort_settings(initial_);
+SessionState::SessionState(Settings initial) {
+  sort_settings(initial);
+  if (!find_setting(initial, kAppName)) {
+    initial.emplace_back(kAppName, "");
+    sort_settings(initial);
   }
-  settings_ = initial_;
+  initial_ = shared_initial(std::move(initial));
 }
 
 SessionState::SessionState(SessionState&& o) noexcept
-    : initial_(std::move(o.initial_)),
-      settings_(std::move(o.settings_)),
+    : initial_(o.initial_),  // copied: `o` keeps valid (initial) settings
+      own_(std::move(o.own_)),
       pins_(std::exchange(o.pins_, 0)),
       pending_settings_(o.pending_settings_),
       pending_pins_(o.pending_pins_) {}
@@ -136,12 +152,22 @@ SessionState::SessionState(SessionState&& o) noexcept
 SessionState& SessionState::operator=(SessionState&& o) noexcept {
   if (this == &o) return *this;
   set_pins(0);
-  initial_ = std::move(o.initial_);
-  settings_ = std::move(o.settings_);
+  initial_ = o.initial_;
+  own_ = std::move(o.own_);
   pins_ = std::exchange(o.pins_, 0);  // already counted as pinned once; the count moves along
   pending_settings_ = o.pending_settings_;
   pending_pins_ = o.pending_pins_;
   return *this;
+}
+
+void SessionState::set_settings(Settings s) {
+  if (s == *initial_) {
+    own_.reset();
+  } else if (own_) {
+    *own_ = std::move(s);
+  } else {
+    own_ = std::make_unique<Settings>(std::move(s));
+  }
 }
 
 SessionState::~SessionState() { set_pins(0); }
@@ -184,16 +210,16 @@ bool SessionState::apply_inspect(const QueryResult& r, Settings& server_settings
   if (ws && !read_settings(r.sets[0], server, app_source)) return false;
   if (wp && !read_pins(r.sets[pins_at + 1], pins)) return false;
   if (ws) {
-    settings_ = server;
+    Settings mine = server;
     // application_name not SET in this session (never, or RESET/DISCARD ALL since) is the server
     // creator's startup value; this client's own is its startup value.
     if (app_source != "session") {
-      settings_.erase(std::remove_if(settings_.begin(), settings_.end(),
-                                     [](const auto& kv) { return kv.first == kAppName; }),
-                      settings_.end());
-      settings_.emplace_back(kAppName, *find_setting(initial_, kAppName));
-      sort_settings(settings_);
+      mine.erase(std::remove_if(mine.begin(), mine.end(), [](const auto& kv) { return kv.first == kAppName; }),
+                 mine.end());
+      mine.emplace_back(kAppName, *find_setting(*initial_, kAppName));
+      sort_settings(mine);
     }
+    set_settings(std::move(mine));
     server_settings = std::move(server);
     pending_settings_ = false;
   }
@@ -206,23 +232,24 @@ bool SessionState::apply_inspect(const QueryResult& r, Settings& server_settings
 
 std::string SessionState::replay_sql(const Settings& server_settings) const {
   // Every checkout asks; almost always the server already runs exactly these settings.
-  if (server_settings == settings_) return {};
+  const Settings& mine = settings();
+  if (server_settings == mine) return {};
   std::string sets, resets;
-  for (const auto& [name, value] : settings_) {
+  for (const auto& [name, value] : mine) {
     const std::string* have = find_setting(server_settings, name);
     if (have && *have == value) continue;
     sets += sets.empty() ? "SELECT " : ", ";
     sets += "pg_catalog.set_config(" + quote_literal(name) + ", " + quote_literal(value) + ", false)";
   }
   for (const auto& [name, value] : server_settings) {
-    if (!find_setting(settings_, name)) resets += "RESET " + quote_ident(name) + ";";
+    if (!find_setting(mine, name)) resets += "RESET " + quote_ident(name) + ";";
   }
   if (!sets.empty()) sets += ";";
   return sets + resets;
 }
 
 void SessionState::discard_all() {
-  settings_ = initial_;
+  own_.reset();
   set_pins(0);
   // The server now runs its reset values (application_name = its creator's): read them back
   // before the next replay compares against a stale picture.

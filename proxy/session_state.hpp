@@ -12,6 +12,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,10 +83,14 @@ class SessionState {
   // SQL that makes a server running `server_settings` run this client's settings (set_config /
   // RESET), "" when they are equal. After it succeeded the caller sets server_settings = settings().
   std::string replay_sql(const Settings& server_settings) const;
-  const Settings& settings() const { return settings_; }
+  const Settings& settings() const { return own_ ? *own_ : *initial_; }
   bool pinned() const { return pins_ != 0; }
   bool pinned_for(PinReason r) const { return (pins_ & bit(r)) != 0; }
   void discard_all();  // DISCARD ALL answered: settings back to initial, no pins
+  // Memory sharing, for tests: the initial settings object is shared with `o`'s; this session
+  // holds settings of its own (they differ from the initial ones).
+  bool shares_initial_with(const SessionState& o) const noexcept { return initial_ == o.initial_; }
+  bool owns_settings() const noexcept { return own_ != nullptr; }
 
  private:
   static uint8_t bit(PinReason r) { return static_cast<uint8_t>(1u << static_cast<unsigned>(r)); }
@@ -93,8 +98,12 @@ class SessionState {
   bool wants_pins() const { return pending_pins_ || pinned(); }
   void set_pins(uint8_t pins);  // updates pin_counters()
 
-  Settings initial_;
-  Settings settings_;
+  // The startup values, shared by every session that started with the same ones (all clients
+  // with the same application_name); the session's own copy exists only while its settings
+  // differ from them: an idle client that never SET anything holds no Settings of its own.
+  std::shared_ptr<const Settings> initial_;
+  std::unique_ptr<Settings> own_;  // null = settings() are *initial_
+  void set_settings(Settings s);   // own_ from `s` (null when it equals *initial_)
   uint8_t pins_ = 0;               // bit per PinReason
   bool pending_settings_ = false;  // settings may have changed since the last apply_inspect
   bool pending_pins_ = false;      // pins may have been taken or dropped since then

@@ -380,3 +380,42 @@ TEST_CASE("pins and counters follow the server's truth", "[session_state]") {
   CHECK(pin_reason_name(PinReason::advisory_lock) == "advisory_lock");
   CHECK(pin_reason_name(PinReason::sql_prepare) == "sql_prepare");
 }
+
+TEST_CASE("SessionState: initial settings shared, own copy only while they differ", "[session_state]") {
+  SessionState a(Settings{{"application_name", "shared-app"}});
+  SessionState b(Settings{{"application_name", "shared-app"}});
+  SessionState c(Settings{{"application_name", "other-app"}});
+  CHECK(a.shares_initial_with(b));
+  CHECK_FALSE(a.shares_initial_with(c));
+  CHECK_FALSE(a.owns_settings());
+
+  Settings server;
+  a.note(analyze_effects("SET TimeZone = 'UTC'"));
+  QueryResult r;
+  r.sets.push_back({{std::string("TimeZone"), std::string("UTC"), std::string("session")},
+                    {std::string("application_name"), std::string("x"), std::string("client")}});
+  REQUIRE(a.apply_inspect(r, server));
+  CHECK(a.owns_settings());
+  CHECK(a.settings() == Settings{{"TimeZone", "UTC"}, {"application_name", "shared-app"}});
+  CHECK(b.settings() == Settings{{"application_name", "shared-app"}});  // b is not affected
+
+  // Back to the startup values (RESET TimeZone): the own copy goes.
+  a.note(analyze_effects("RESET TimeZone"));
+  QueryResult r2;
+  r2.sets.push_back({{std::string("application_name"), std::string("x"), std::string("client")}});
+  REQUIRE(a.apply_inspect(r2, server));
+  CHECK_FALSE(a.owns_settings());
+  CHECK(a.settings() == Settings{{"application_name", "shared-app"}});
+
+  a.note(analyze_effects("SET TimeZone = 'UTC'"));
+  REQUIRE(a.apply_inspect(r, server));
+  REQUIRE(a.owns_settings());
+  a.discard_all();
+  CHECK_FALSE(a.owns_settings());
+  CHECK(a.settings() == Settings{{"application_name", "shared-app"}});
+
+  // A moved-from state keeps valid (initial) settings.
+  SessionState d(std::move(b));
+  CHECK(d.settings() == Settings{{"application_name", "shared-app"}});
+  CHECK(b.settings() == Settings{{"application_name", "shared-app"}});
+}
