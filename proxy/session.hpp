@@ -2,10 +2,11 @@
 // pgscale proxy core — design sketch (issue 3; leaves seams for issues 4 and 5).
 //
 // Threads and executors
-//   main thread: control io_context — acceptor, signals (SIGHUP reload, SIGTERM/SIGINT drain),
-//   pool maintenance timer. N worker threads, one io_context each. The acceptor accepts straight
-//   onto the next worker's io_context (round robin), so a client session and its timers live on
-//   one thread and the session needs no locks of its own.
+//   main thread: control io_context — signals (SIGHUP reload, SIGTERM/SIGINT drain), pool
+//   maintenance timer, admin HTTP, monitor. N worker threads, one io_context each, each with its
+//   own listening socket (SO_REUSEPORT when N > 1; server.cpp): a worker accepts its clients
+//   itself, so a client session and its timers live on one thread from accept() on and the
+//   session needs no locks of its own.
 //
 // Pools: shared across workers, one per (node, database, user, startup-parameter signature).
 //   Why shared: `pool.max_size` means "server connections per (node, db, user)" in the YAML; a
