@@ -17,7 +17,10 @@ idle_one() {
     kill -0 "$IDLE_PID" 2>/dev/null || break
     sleep 0.25
   done
-  sleep 2  # let the proxy finish per-connection allocations of the last logins
+  # Settle before sampling: the last logins finish their allocations, and a proxy that returns
+  # freed heap pages after a wave of logins (pgscale trims at most once a second, a second after
+  # sessions park) has done so; steady-state idle memory is what a deployment pays.
+  sleep 5
   with=$(mem_kib "$pid")
   stop_pid idle_clients "$IDLE_PID" TERM
   IDLE_PID=""
