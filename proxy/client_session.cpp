@@ -28,16 +28,8 @@ constexpr size_t kMaxWholeClientFrame = 1024 * 1024;
 // The greeting's ParameterStatus values, shared by every session that got the same ones (all
 // clients of a pool with the same application_name): ~1 KiB each otherwise. Once per login.
 std::shared_ptr<const Settings> shared_greeting(Settings greeting) {
-  static std::mutex mu;
-  static std::vector<std::shared_ptr<const Settings>> known;  // bounded; unused ones are dropped
-  std::lock_guard lk(mu);
-  for (const auto& g : known) {
-    if (*g == greeting) return g;
-  }
-  std::erase_if(known, [](const auto& g) { return g.use_count() == 1; });
-  auto g = std::make_shared<const Settings>(std::move(greeting));
-  if (known.size() < 256) known.push_back(g);
-  return g;
+  static SettingsInterner greetings;
+  return greetings.intern(std::move(greeting));
 }
 bool same_credentials(const ServerCredentials& a, const ServerCredentials& b) {
   if (a.password != b.password || a.scram.has_value() != b.scram.has_value()) return false;

@@ -95,19 +95,22 @@ bool read_pins(const std::vector<std::vector<std::optional<std::string>>>& rows,
 // Initial settings shared by the sessions that start alike (see SessionState::initial_). Once
 // per login; bounded, and entries no session uses any more are dropped.
 std::shared_ptr<const Settings> shared_initial(Settings s) {
-  static std::mutex mu;
-  static std::vector<std::shared_ptr<const Settings>> known;
-  std::lock_guard lk(mu);
-  for (const auto& k : known) {
-    if (*k == s) return k;
-  }
-  std::erase_if(known, [](const auto& k) { return k.use_count() == 1; });
-  auto k = std::make_shared<const Settings>(std::move(s));
-  if (known.size() < 256) known.push_back(k);
-  return k;
+  static SettingsInterner initial;
+  return initial.intern(std::move(s));
 }
 
 }  // namespace
+
+std::shared_ptr<const Settings> SettingsInterner::intern(Settings s) {
+  std::lock_guard lk(mu_);
+  for (const auto& k : known_) {
+    if (*k == s) return k;
+  }
+  std::erase_if(known_, [](const auto& k) { return k.use_count() == 1; });
+  auto k = std::make_shared<const Settings>(std::move(s));
+  if (known_.size() < 256) known_.push_back(k);
+  return k;
+}
 
 std::string_view pin_reason_name(PinReason r) {
   const auto i = static_cast<size_t>(r);

@@ -13,6 +13,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -23,6 +24,18 @@ namespace pgscale::proxy {
 
 // name -> value as pg_settings.setting shows it, sorted by name.
 using Settings = std::vector<std::pair<std::string, std::string>>;
+
+// Shared read-only copies of Settings that many sessions hold alike (their startup settings, the
+// greeting's ParameterStatus values): intern() returns the copy equal to `s`, making it if needed.
+// Bounded (256 kept); copies no session holds any more are dropped. Thread-safe; once per login.
+class SettingsInterner {
+ public:
+  std::shared_ptr<const Settings> intern(Settings s);
+
+ private:
+  std::mutex mu_;
+  std::vector<std::shared_ptr<const Settings>> known_;
+};
 
 enum class PinReason : uint8_t { temp_table, sql_prepare, hold_cursor, listen, advisory_lock, role };
 inline constexpr size_t kPinReasons = 6;
