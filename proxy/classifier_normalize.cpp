@@ -239,13 +239,14 @@ class Scanner {
     return ptr(end);
   }
 
-  // '...' with '' doubling; with backslash escapes when `escapes` (E'...'). A backslash in an
-  // E-string could make it invalid (bad \u escape), so such keys are not cached.
-  const char* quoted_literal(const char* p, bool escapes, char placeholder) {
+  // '...' with '' doubling; with backslash escapes when `escapes` (E'...'). The whole literal
+  // becomes `literal_mark` in the key (kString or kBits). A backslash in an E-string could make
+  // it invalid (bad \u escape), so such keys are not cached.
+  const char* quoted_literal(const char* p, bool escapes, char literal_mark) {
     if (!escapes) {
       const std::size_t end = sql_lex::quoted_end(s_, at(p));
       if (end == sql_lex::npos) return unterminated();
-      *w_++ = placeholder;
+      *w_++ = literal_mark;
       return ptr(end);
     }
     ++p;  // opening quote
@@ -255,7 +256,7 @@ class Scanner {
           p += 2;
           continue;
         }
-        *w_++ = placeholder;
+        *w_++ = literal_mark;
         return p + 1;
       }
       if (*p == '\\') {

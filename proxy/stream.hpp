@@ -46,8 +46,9 @@ class Stream {
   }
   // Waits until a read would not block (bytes, EOF or an error), holding no buffer meanwhile: an
   // idle session can free its buffers first (ByteBuffer::release). With TLS it returns at once
-  // when OpenSSL already holds decrypted bytes. Costs one epoll_ctl instead of the failed
-  // speculative recv() a read_some on an empty socket makes, so it is no dearer on the hot path.
+  // when OpenSSL already holds decrypted bytes. Costs one epoll_ctl (Asio re-arms the socket),
+  // where a read_some on a drained socket costs no system call (reactor_readiness.hpp): for
+  // waits off the hot path (idle sessions, the unsynced-batch hold).
   asio::awaitable<void> wait_readable(error_code& ec);
   // wait_readable for a session that keeps no coroutine while it waits: `handler(error_code)`
   // is posted (never run inline) when a read would not block, or at once when OpenSSL already
