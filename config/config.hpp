@@ -32,6 +32,9 @@ struct ListenConfig {
   std::string address = "127.0.0.1";
   uint16_t port = 6432;
   unsigned workers = 0;                     // 0 = number of cores
+  // A worker with nothing to do polls its sockets this long before it sleeps, while a CPU is free
+  // (proxy/worker_loop.hpp). 0 = off: sleep at once, as every event loop does.
+  uint32_t busy_poll_us = 0;
   uint32_t max_client_connections = 10000;
   Millis startup_timeout{10000};            // a client must finish startup + auth within this
   TlsConfig tls;

@@ -60,6 +60,7 @@ void diff_listen_admin(const Config& a, const Config& b, ConfigDiff& d) {
   restart.field("listen.address", a.listen.address, b.listen.address);
   restart.field("listen.port", a.listen.port, b.listen.port);
   restart.field("listen.workers", a.listen.workers, b.listen.workers);
+  restart.field("listen.busy_poll_us", a.listen.busy_poll_us, b.listen.busy_poll_us);
   restart.field("listen.tls.mode", a.listen.tls.mode, b.listen.tls.mode);
   restart.field("listen.tls.cert_file", a.listen.tls.cert_file, b.listen.tls.cert_file);
   restart.field("listen.tls.key_file", a.listen.tls.key_file, b.listen.tls.key_file);

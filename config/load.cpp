@@ -38,6 +38,7 @@ void read_listen(MapScope& root, ListenConfig& l) {
   read_string(m, "address", l.address);
   read_uint(m, "port", l.port, 1, 65535);
   read_uint(m, "workers", l.workers, 0, 1024);
+  read_uint(m, "busy_poll_us", l.busy_poll_us, 0, 10000);
   read_uint(m, "max_client_connections", l.max_client_connections, 1, kU32);
   read_duration(m, "startup_timeout", l.startup_timeout);
   read_tls(m, l.tls);

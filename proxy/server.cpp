@@ -16,6 +16,7 @@
 #include "config/load.hpp"
 #include "proxy/check.hpp"
 #include "proxy/client_session.hpp"
+#include "proxy/worker_loop.hpp"
 
 namespace pgscale::proxy {
 
@@ -29,6 +30,17 @@ namespace {
 unsigned default_workers(unsigned cores) { return cores <= 2 ? 1u : cores; }
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+void log_busy_poll(uint32_t us) {
+  if (!CpuGate().available()) {
+    spdlog::warn("listen.busy_poll_us: /proc/loadavg is not readable, so a free CPU cannot be told; "
+                 "workers sleep at once (busy polling off)");
+    return;
+  }
+  spdlog::info("workers poll up to {} us before they sleep, while a CPU is free", us);
+  if (auto quota = cpu_quota(); !quota.empty())
+    spdlog::warn("listen.busy_poll_us with a CPU quota (cgroup cpu.max {}): polling uses it up", quota);
+}
 }
 
 Server::Server(std::string config_path, config::Config cfg)
@@ -87,10 +99,13 @@ int Server::run() {
   }
   for (unsigned i = 0; i < n; ++i) {
     asio::co_spawn(*workers_[i], accept_loop(*acceptors_[i]), asio::detached);
-    threads_.emplace_back([ctx = workers_[i].get()] { ctx->run(); });
+    threads_.emplace_back([ctx = workers_[i].get(), poll = std::chrono::microseconds(cfg->listen.busy_poll_us)] {
+      run_worker(*ctx, poll);
+    });
   }
   spdlog::info("pgscale listening on {}:{} with {} workers, pool mode {}, tls {}", cfg->listen.address,
                cfg->listen.port, n, config::to_string(cfg->pool.mode), config::to_string(cfg->listen.tls.mode));
+  if (cfg->listen.busy_poll_us != 0) log_busy_poll(cfg->listen.busy_poll_us);
   // The monitor's first round runs in the background: a node that does not answer is marked down
   // later, it never delays or stops start-up (until then reads go to the YAML's primary).
   rt_.start_monitor(control_.get_executor());

@@ -108,15 +108,17 @@ TEST_CASE("listen, workers, admin port and virtual_shards need a restart", "[con
   b.listen.port = 7432;
   b.listen.address = "0.0.0.0";
   b.listen.workers = 8;
+  b.listen.busy_poll_us = 100;
   b.admin.http_port = 7433;
   b.sharding.virtual_shards = 2048;
   const ConfigDiff d = diff(a, b);
-  CHECK(d.needs_restart.size() == 5);
+  CHECK(d.needs_restart.size() == 6);
   CHECK_FALSE(d.has_reloadable_changes());
   CHECK_FALSE(d.empty());
   const auto lines = describe(d);
   CHECK(contains(lines, "listen.port: 6432 -> 7432 (needs restart, ignored)"));
   CHECK(contains(lines, "listen.workers: 0 -> 8 (needs restart, ignored)"));
+  CHECK(contains(lines, "listen.busy_poll_us: 0 -> 100 (needs restart, ignored)"));
   CHECK(contains(lines, "sharding.virtual_shards: 1024 -> 2048 (needs restart, ignored)"));
 }
 

@@ -56,7 +56,7 @@ TEST_CASE("full annotated example loads every key", "[config][load]") {
 
 TEST_CASE("every section's values are read", "[config][load]") {
   const LoadResult r = load_with(R"(
-listen: {address: 0.0.0.0, port: 7000, workers: 4, max_client_connections: 50, startup_timeout: 3s}
+listen: {address: 0.0.0.0, port: 7000, workers: 4, busy_poll_us: 150, max_client_connections: 50, startup_timeout: 3s}
 admin: {http_address: 0.0.0.0, http_port: 7001}
 log: {level: debug}
 pool: {mode: session, max_size: 5, min_idle: 2, connect_timeout: 1s, checkout_timeout: 2s,
@@ -75,6 +75,7 @@ sharding: {virtual_shards: 1024, tables: [{name: t, key: k}]}
   const Config& c = *r.config;
   CHECK(c.listen.address == "0.0.0.0");
   CHECK(c.listen.workers == 4);
+  CHECK(c.listen.busy_poll_us == 150);
   CHECK(c.listen.max_client_connections == 50);
   CHECK(c.listen.startup_timeout == Millis{3000});
   CHECK(c.admin.http_port == 7001);
