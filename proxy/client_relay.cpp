@@ -13,6 +13,8 @@ namespace pgscale::proxy {
 
 namespace {
 constexpr size_t kReadChunk = 8 * 1024;
+constexpr size_t kServerReadChunk = 8 * 1024;
+constexpr size_t kMaxServerBuffer = 256 * 1024;
 constexpr size_t kMaxClientBuffer = 2 * 1024 * 1024;
 // An implicit transaction held back until its Sync (see client_loop): at most this long, this big.
 constexpr auto kHoldUnsynced = std::chrono::seconds(1);
@@ -360,8 +362,11 @@ void ClientSession::start_pump() {
   });
 }
 
-// Serves each server attach_server()/reroute gives the session; between them it waits on
-// pump_wake() without a deadline (no timer per transaction). Idle detection is on_idle_check's.
+// Serves each server attach_server()/reroute gives the session: relays its replies until it is
+// released or replaced. Between servers it waits on pump_wake() without a deadline (no timer per
+// transaction); idle detection is on_idle_check's. Each server read completes into this frame and
+// is relayed by relay_server_read() — no coroutine frame per transaction or per read, unless the
+// relay has to wait (finish_server_read).
 asio::awaitable<void> ClientSession::pump() {
   // pumps_running_ drops when the frame goes, before any other handler runs: an attach right
   // after the pump decided to end starts a new one instead of waking a pump that is gone.
@@ -370,34 +375,44 @@ asio::awaitable<void> ClientSession::pump() {
     ~Running() { --s->pumps_running_; }
   } running{shared_from_this()};
   uint64_t served = 0;
+  std::shared_ptr<ServerConn> server;
   for (;;) {
-    if (server_ && served != attach_gen_) {
-      served = attach_gen_;
-      co_await pump_server(server_);
+    if (server) {
+      bool release = false;
+      bool ok = sbuf().reserve_more(kServerReadChunk, kMaxServerBuffer);
+      if (ok) {
+        auto [ec, n] = co_await server->stream().async_read_some(
+            asio::buffer(sbuf().write_ptr(), sbuf().write_space()), asio::as_tuple(asio::use_awaitable));
+        ok = !ec && server_ == server;
+        if (ok) {
+          ReadTail tail;
+          auto step = relay_server_read(*server, n, release, tail);
+          if (step == ReadStep::wait) ok = co_await finish_server_read(*server, release, std::move(tail));
+          else ok = step == ReadStep::done;
+        }
+      }
+      if (ok && !release && server_ == server) continue;
+      if (!ok && !release && server_ == server) {  // lost: not released, not detached by someone else
+        if (client_gone_) {
+          client_.close();  // wake the client loop; finish() closes the server
+        } else {
+          std::string why = server_fatal_ ? "server sent FATAL " + server_fatal_text()
+                                          : std::string("server closed the connection");
+          co_await on_server_lost(std::move(why));
+        }
+      }
+      server.reset();
       if (switch_waiting_) pump_done().cancel();  // the client loop waits for this server to go
       if (!server_) note_released();
       continue;
     }
+    if (server_ && served != attach_gen_) {
+      served = attach_gen_;
+      server = server_;
+      continue;
+    }
     if (client_gone_ || pump_idle_) co_return;
     co_await pump_wake().async_wait(asio::as_tuple(asio::use_awaitable));  // attach, idle, finish
-  }
-}
-
-asio::awaitable<void> ClientSession::pump_server(std::shared_ptr<ServerConn> server) {
-  for (int i = 0;; ++i) {
-    bool release = false;
-    bool ok = co_await relay_server_bytes(*server, release);
-    if (release || server_ != server) co_return;  // released, or detached by someone else
-    if (!ok) {
-      if (client_gone_) {
-        client_.close();  // wake the client loop; finish() closes the server
-      } else {
-        std::string why = server_fatal_ ? "server sent FATAL " + server_fatal_text()
-                                        : std::string("server closed the connection");
-        co_await on_server_lost(std::move(why));
-      }
-      co_return;
-    }
   }
 }
 

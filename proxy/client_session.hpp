@@ -147,8 +147,22 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<SwitchWait> wait_server_released();
   void refuse_switch(const Frame& f);  // timed out: f (and what follows until Sync) gets an error
   asio::awaitable<void> pump();
-  asio::awaitable<void> pump_server(std::shared_ptr<ServerConn> server);
-  asio::awaitable<bool> relay_server_bytes(ServerConn& server, bool& release);
+  // One server read relayed (server_reply.cpp): relay_server_read runs in the pump's own frame and
+  // leaves to finish_server_read (a coroutine) only what has to wait.
+  enum class ReadStep { done, failed, wait };
+  struct ReadTail {
+    std::string_view out;     // what of the read is still to reach the client
+    bool out_written = false;
+    bool malformed = false;
+    bool fatal = false;
+    size_t forwardable = 0;
+    std::string held_ready;   // a ReadyForQuery held back for the session-state read-back
+  };
+  ReadStep relay_server_read(ServerConn& server, size_t n, bool& release, ReadTail& t);
+  asio::awaitable<bool> finish_server_read(ServerConn& server, bool& release, ReadTail t);
+  bool settle_server_read(ServerConn& server, const ReadTail& t, bool& release);
+  bool needs_release_step(bool release) const;
+  void end_server_read(bool release);
   struct ServerRead;  // one server read being relayed (client_relay.cpp)
   void on_server_frame(ServerConn& server, ServerRead& rd, char tag, std::string_view body, bool whole);
   std::string_view server_output(ServerRead& rd, const ScanResult& r, std::string& held_ready);
