@@ -11,6 +11,8 @@
 # BENCH_CASES (regex on case ids) and BENCH_TARGETS (space-separated) narrow a run.
 # PGSCALE_BASE_BIN (optional): a second pgscale binary (e.g. before a change) run as target
 # "pgscale-base" in every case, interleaved with the others, so before/after come from one run.
+# BENCH_BUSY_POLL_US (default 200): listen.busy_poll_us of target "pgscale-poll", run in the
+# 1-client cases and at 32 and 200 clients with -M simple (the others run pgscale's defaults).
 # --build DIR: where the binaries are (default build/; the variables above override it).
 set -euo pipefail
 
@@ -58,6 +60,7 @@ POOL_SIZE=20            # pgscale pool.max_size = PgBouncer default_pool_size (p
 PGPOOL_CHILDREN=200     # Pgpool-II needs one child per concurrent client: the largest -c below
 PGSCALE_BIN=${PGSCALE_BIN:-$BUILD_DIR/bin/pgscale}
 PGSCALE_BASE_BIN=${PGSCALE_BASE_BIN:-}
+BUSY_POLL_US=${BENCH_BUSY_POLL_US:-200}  # listen.busy_poll_us of target pgscale-poll
 CLASSIFIER_BENCH=${CLASSIFIER_BENCH:-$BUILD_DIR/bin/classifier_bench}
 PG_BIN=/usr/lib/postgresql/15/bin
 [ "$(id -u)" = 0 ] || log "not root: PostgreSQL/PgBouncer/Pgpool run as the current user"
@@ -73,7 +76,7 @@ ensure_idle_clients() {
 
 check_ports_free() {
   local p busy
-  for p in $(seq "$BASE_PORT" $((BASE_PORT + 32))); do
+  for p in $(seq "$BASE_PORT" $((BASE_PORT + 33))); do
     busy=$(ss -Hltn "sport = :$p" 2>/dev/null | head -n 1)
     [ -z "$busy" ] || die "port $p is in use: pick another range with --base-port"
   done
@@ -133,12 +136,13 @@ start_targets() {
   start_pgpool pgpool-tls $((BASE_PORT + 24)) on 16
   start_pgscale pgscale $((BASE_PORT + 26)) false
   start_pgscale pgscale-rw $((BASE_PORT + 28)) true
+  PGSCALE_BUSY_POLL_US=$BUSY_POLL_US start_pgscale pgscale-poll $((BASE_PORT + 32)) false
   local t extra=""
   if [ -n "$PGSCALE_BASE_BIN" ]; then
     start_pgscale pgscale-base $((BASE_PORT + 30)) false "$PGSCALE_BASE_BIN"
     extra=pgscale-base
   fi
-  for t in pgbouncer pgpool pgpool-tls pgscale pgscale-rw $extra; do
+  for t in pgbouncer pgpool pgpool-tls pgscale pgscale-rw pgscale-poll $extra; do
     if [ -n "${T_ERR[$t]:-}" ]; then log "$t: ${T_ERR[$t]}"; else log "$t: serving on ${T_PORT[$t]}"; fi
   done
 }

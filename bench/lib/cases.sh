@@ -26,6 +26,8 @@ define_cases() {
       [ "$c" = 200 ] && [[ " $C200_MODES " != *" $m "* ]] && continue
       t=$base
       [ "$m" = simple ] && [ "$c" != 1 ] && t=$split
+      # Busy polling pays at low concurrency; at 32 and 200 it must cost nothing (worker_loop.hpp).
+      { [ "$c" = 1 ] || [ "$m" = simple ]; } && t+=" pgscale-poll"
       add_case "select-$m-c$c" "$c" 0 "$t" "-S -M $m" "pgbench -S -M $m, $c client$([ "$c" = 1 ] || echo s)"
     done
   done

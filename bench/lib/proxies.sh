@@ -95,11 +95,14 @@ start_pgpool() { # NAME PORT SSL(on|off) CHILDREN
 
 write_pgscale_yaml() { # FILE PORT ADMIN_PORT SPLIT(true|false)
   local file=$1 port=$2 admin=$3 split=$4 p i=1
+  local poll=${PGSCALE_BUSY_POLL_US:-}  # written only when set: a baseline binary may predate the key
+  [ "$poll" = 0 ] && poll=""
   {
     cat <<EOF
 # Derived by bench/run.sh from the cluster's cluster.env and pg_authid: shard 0 only (the
 # pgbench tables are not sharded), pool.max_size = PgBouncer's default_pool_size.
-listen: {address: 127.0.0.1, port: $port, workers: ${PGSCALE_WORKERS:-0}, max_client_connections: 11000,
+listen: {address: 127.0.0.1, port: $port, workers: ${PGSCALE_WORKERS:-0},${poll:+ busy_poll_us: $poll,}
+         max_client_connections: 11000,
          tls: {mode: allow, cert_file: "$PGSCALE_TLS_CERT", key_file: "$PGSCALE_TLS_KEY"}}
 admin: {http_address: 127.0.0.1, http_port: $admin}
 log: {level: warn}

@@ -2,7 +2,8 @@
 # Markdown report of bench/run.sh (sourced); reads $WORK/results.tsv, $WORK/idle.tsv.
 
 declare -gA LABEL=([direct]="direct" [pgbouncer]="PgBouncer" [pgpool]="Pgpool-II"
-  [pgscale]="pgscale (split off)" [pgscale-rw]="pgscale (split on)" [pgscale-base]="pgscale baseline")
+  [pgscale]="pgscale (split off)" [pgscale-rw]="pgscale (split on)" [pgscale-base]="pgscale baseline"
+  [pgscale-poll]="pgscale (split off, busy polling)")
 
 # tps VALUE: whole transactions per second ("-" stays).
 tps() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) printf "%.0f", v; else printf "%s", v }'; }
@@ -86,7 +87,9 @@ report_settings() {
   backend connections, which would slow every other case); num_init_children=16 there.
 - pgscale: pool.max_size=$POOL_SIZE per node, transaction pooling, listen TLS allowed, no server
   TLS; "split off" = routing.read_write_split false (everything to the primary), "split on" = reads to
-  the replicas. Binary: \`$PGSCALE_BIN\`.
+  the replicas; "busy polling" = split off with listen.busy_poll_us $BUSY_POLL_US (a worker out of work
+  polls its sockets that long before it sleeps, while a CPU is free; off by default). Binary:
+  \`$PGSCALE_BIN\`.
 - Process models differ: PgBouncer is one single-threaded process multiplexing every client over
   $POOL_SIZE server connections (transaction pooling). Pgpool-II forks num_init_children processes, each
   serving ONE client for the client's whole session and keeping its own cached backend connection per
@@ -121,6 +124,9 @@ report_case() { # CASE
     "$(ratio "$s_tps" "$d_tps")" "$(ratio "$s_tps" "$b_tps")" "$(delta_us "$s_p50" "$d_p50")"
   [[ " ${CASE_TARGETS[$id]} " == *" pgscale-rw "* ]] &&
     printf '; split on / split off TPS **%s**' "$(ratio "$(med "$id" pgscale-rw 5)" "$s_tps")"
+  [[ " ${CASE_TARGETS[$id]} " == *" pgscale-poll "* ]] &&
+    printf '; with busy polling: TPS / pgscale **%s**, added p50 vs direct %s µs' \
+      "$(ratio "$(med "$id" pgscale-poll 5)" "$s_tps")" "$(delta_us "$(med "$id" pgscale-poll 7)" "$d_p50")"
   [[ " ${CASE_TARGETS[$id]} " == *" pgscale-base "* ]] &&
     printf '; pgscale / pgscale baseline TPS **%s**, p50 %s µs' "$(ratio "$s_tps" "$(med "$id" pgscale-base 5)")" \
       "$(delta_us "$s_p50" "$(med "$id" pgscale-base 7)")"
@@ -186,17 +192,19 @@ verdict() {
 }
 
 report_targets() {
-  local s32 b32 d32 c16 bc16 t16 bt16 p1 idle cls
+  local s32 b32 d32 c16 bc16 t16 bt16 p1 p1poll idle cls
   s32=$(med select-simple-c32 pgscale 5); b32=$(med select-simple-c32 pgbouncer 5); d32=$(med select-simple-c32 direct 5)
   c16=$(med connect-c16 pgscale 5); bc16=$(med connect-c16 pgbouncer 5)
   t16=$(med connect-tls-c16 pgscale 5); bt16=$(med connect-tls-c16 pgbouncer 5)
   p1=$(delta_us "$(med select-simple-c1 pgscale 7)" "$(med select-simple-c1 direct 7)")
+  p1poll=$(delta_us "$(med select-simple-c1 pgscale-poll 7)" "$(med select-simple-c1 direct 7)")
   idle=$(idle_per_client pgscale)
   cls=$(classifier_ns BM_cached_pgbench_select/real_time/threads:1)
   printf '\n## Issue 6 targets\n\n| target | goal | measured | verdict |\n|---|---|---|---|\n'
   printf '| -S -M simple -c 32 vs PgBouncer | ≥ 1.20× | %s× | %s |\n' "$(ratio "$s32" "$b32")" "$(verdict "$(ratio "$s32" "$b32")" '>=' 1.2)"
   printf '| -S -M simple -c 32 vs direct | ≥ 0.90× | %s× | %s |\n' "$(ratio "$s32" "$d32")" "$(verdict "$(ratio "$s32" "$d32")" '>=' 0.9)"
   printf '| added p50 latency, -S -M simple, 1 client | ≤ 15 µs | %s µs | %s |\n' "$p1" "$(verdict "$p1" '<=' 15)"
+  printf '| the same with listen.busy_poll_us %s | (≤ 15 µs) | %s µs | %s |\n' "$BUSY_POLL_US" "$p1poll" "$(verdict "$p1poll" '<=' 15)"
   printf '| -C -c 16 vs PgBouncer | ≥ 1.50× | %s× | %s |\n' "$(ratio "$c16" "$bc16")" "$(verdict "$(ratio "$c16" "$bc16")" '>=' 1.5)"
   printf '| -C -c 16 with TLS vs PgBouncer | (≥ 1.50×) | %s× | %s |\n' "$(ratio "$t16" "$bt16")" "$(verdict "$(ratio "$t16" "$bt16")" '>=' 1.5)"
   printf '| memory per idle client (RSS, %s clients) | ≤ 1 KiB | %s KiB | %s |\n' "$IDLE_N" "$idle" "$(verdict "$idle" '<=' 1)"
