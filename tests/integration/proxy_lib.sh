@@ -152,12 +152,12 @@ app_backends_before() {
 # ---- config ---------------------------------------------------------------------------------
 # make_config OUT PORT [key=value ...]: a pgscale YAML for this cluster, every statement to the
 # shard-0 primary. Keys: max_size pool_mode tls_mode startup_timeout max_clients checkout_timeout
-# log_level workers. Generated fresh from cluster.env (+ the app user's SCRAM verifier read from
+# log_level workers busy_poll_us. Generated fresh from cluster.env (+ the app user's SCRAM verifier read from
 # pg_authid, as the cluster's own pgscale.yaml does) so the test does not depend on that file's layout.
 make_config() {
   local out="$1" port="$2"; shift 2
   local max_size=20 pool_mode=transaction tls_mode=allow startup_timeout=10s max_clients=10000
-  local checkout_timeout=5s log_level=info workers=2 kv
+  local checkout_timeout=5s log_level=info workers=2 busy_poll_us=0 kv
   for kv in "$@"; do
     case "$kv" in
       max_size=*) max_size="${kv#*=}" ;;
@@ -168,6 +168,7 @@ make_config() {
       checkout_timeout=*) checkout_timeout="${kv#*=}" ;;
       log_level=*) log_level="${kv#*=}" ;;
       workers=*) workers="${kv#*=}" ;;
+      busy_poll_us=*) busy_poll_us="${kv#*=}" ;;
       *) echo "make_config: unknown override $kv" >&2; return 1 ;;
     esac
   done
@@ -180,6 +181,7 @@ listen:
   address: 127.0.0.1
   port: $port
   workers: $workers
+  busy_poll_us: $busy_poll_us
   max_client_connections: $max_clients
   startup_timeout: $startup_timeout
   tls:
