@@ -72,6 +72,7 @@ struct PoolConfig {
   Millis max_lifetime{3600000};
   Millis drain_timeout{30000};              // SIGTERM: how long open transactions may finish
   uint32_t prepared_statement_cache = 256;  // per server connection, LRU
+  bool auto_prepare = false;                // simple-protocol Queries run as prepared statements
   ServerTlsMode server_tls = ServerTlsMode::disable;
   std::string reset_query = "DISCARD ALL";
   bool operator==(const PoolConfig&) const = default;

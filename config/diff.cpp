@@ -85,6 +85,7 @@ void diff_pool(const PoolConfig& a, const PoolConfig& b, ConfigDiff& d) {
   c.field("pool.max_lifetime", a.max_lifetime, b.max_lifetime);
   c.field("pool.drain_timeout", a.drain_timeout, b.drain_timeout);
   c.field("pool.prepared_statement_cache", a.prepared_statement_cache, b.prepared_statement_cache);
+  c.field("pool.auto_prepare", a.auto_prepare, b.auto_prepare);
   c.field("pool.server_tls", a.server_tls, b.server_tls);
   c.field("pool.reset_query", a.reset_query, b.reset_query);
 }

@@ -81,6 +81,7 @@ void read_pool(MapScope& root, PoolConfig& p) {
   read_duration(m, "max_lifetime", p.max_lifetime);
   read_duration(m, "drain_timeout", p.drain_timeout);
   read_uint(m, "prepared_statement_cache", p.prepared_statement_cache, 0, kU32);
+  read_bool(m, "auto_prepare", p.auto_prepare);
   read_enum(m, "server_tls", p.server_tls, parse_server_tls_mode, "disable, prefer, require");
   read_string(m, "reset_query", p.reset_query);
 }

@@ -188,7 +188,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool handle_bind(const Frame& f, std::string_view body);
   bool handle_describe_close(const Frame& f, std::string_view body);
   bool handle_query(const Frame& f, std::string_view body);
-  void ensure_prepared(const StatementPtr& stmt, bool client_parse, std::string_view client_name);
+  bool auto_prepare_query(const Frame& f, std::string_view sql);
+  bool auto_prepare_on() const;
+  void ensure_prepared(const StatementPtr& stmt, bool client_parse, std::string_view client_name,
+                       bool probe = false);
   void push_local(std::string bytes, uint8_t undo = TrackedRequest::none, StatementPtr stmt = {},
                   std::string_view client_name = {}, bool ready = false);
   void push_local_error(std::string_view code, std::string message);

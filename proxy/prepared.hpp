@@ -44,6 +44,9 @@ struct SharedStatement {
   // Some server accepted it (ParseComplete): a client's Parse of it may then be answered without
   // a server, so a blocking PQprepare never waits for a pool slot held by its own thread's clients.
   mutable std::atomic<bool> validated{false};
+  // pool.auto_prepare: a server refused it as a statement (auto_prepare.hpp), so the Queries of its
+  // shape go as they are.
+  mutable std::atomic<bool> auto_rejected{false};
 };
 using StatementPtr = std::shared_ptr<const SharedStatement>;
 

@@ -11,6 +11,7 @@
 #include "protocol/extended_query.hpp"
 #include "protocol/simple_query.hpp"
 #include "protocol/startup.hpp"
+#include "proxy/auto_prepare.hpp"
 #include "proxy/client_session.hpp"
 
 namespace pgscale::proxy {
@@ -85,6 +86,7 @@ void ClientSession::PreparedUndo::undo(const TrackedRequest& r) {
   if ((r.undo & TrackedRequest::drop_server_statement) && r.stmt && self->server_) {
     self->server_->statements().erase(r.stmt->id);
   }
+  if ((r.undo & TrackedRequest::reject_auto) && r.stmt) r.stmt->auto_rejected.store(true, std::memory_order_relaxed);
   if ((r.undo & TrackedRequest::drop_client_name) && r.stmt) self->statements_.erase_if(r.client_name, r.stmt);
   if ((r.undo & TrackedRequest::restore_client_name) && r.stmt && !self->statements_.find(r.client_name)) {
     self->statements_.set(r.client_name, r.stmt);
@@ -146,7 +148,8 @@ ClientSession::FramePlan ClientSession::plan_frame(const Frame& f) const {
       if (cmd.kind == LocalCommand::none) {
         ExecuteRef ex;
         bool execute = parse_execute(sql, ex) && statements_.find(ex.name) && status != 'E';
-        return may_deallocate(sql) || execute ? FramePlan::special : FramePlan::forward;
+        return may_deallocate(sql) || execute || (status != 'E' && auto_prepare_on()) ? FramePlan::special
+                                                                                       : FramePlan::forward;
       }
       if (cmd.kind == LocalCommand::deallocate) {
         return statements_.find(cmd.name) && status != 'E' ? FramePlan::local : FramePlan::forward;
@@ -203,7 +206,10 @@ void ClientSession::push_local_error(std::string_view code, std::string message)
 // Makes sure the attached server has `stmt` (before a Bind/Describe, or for the client's Parse).
 // Close before Parse: the name may survive on the server although the LRU forgot it (a failed
 // DEALLOCATE the LRU was cleared for), and Close of an unknown name is not an error.
-void ClientSession::ensure_prepared(const StatementPtr& stmt, bool client_parse, std::string_view client_name) {
+// probe (pool.auto_prepare's first try of a shape): the Parse's error is dropped too and marks the
+// statement as not to be auto-prepared.
+void ClientSession::ensure_prepared(const StatementPtr& stmt, bool client_parse, std::string_view client_name,
+                                    bool probe) {
   ServerStatements& have = server_->statements();
   if (have.contains(stmt->id)) {
     have.touch(stmt->id);
@@ -230,8 +236,9 @@ void ClientSession::ensure_prepared(const StatementPtr& stmt, bool client_parse,
   sout_ += stmt->parse_frame;
   TrackedRequest p;
   p.expect = Expect::parse;
-  p.on_reply = client_parse ? OnReply::forward : OnReply::swallow;
-  p.undo = TrackedRequest::drop_server_statement | (client_parse ? TrackedRequest::drop_client_name : 0);
+  p.on_reply = client_parse ? OnReply::forward : probe ? OnReply::probe : OnReply::swallow;
+  p.undo = TrackedRequest::drop_server_statement | (client_parse ? TrackedRequest::drop_client_name : 0) |
+           (probe ? TrackedRequest::reject_auto : 0);
   p.stmt = stmt;
   p.client_name.assign(client_name);
   tracker_.push(std::move(p), undo_);
@@ -419,11 +426,62 @@ bool ClientSession::handle_query(const Frame& f, std::string_view body) {
     tracker_.push(Expect::ready);
     return true;
   }
+  if (cmd.kind == LocalCommand::none && !may_deallocate(sql) && auto_prepare_query(f, sql)) return true;
   // Forwarded: DISCARD ALL inside a transaction block fails on the server (25001) and changes
   // nothing; otherwise what may deallocate drops the client's names (ALL) and the LRU's.
   forwarded_deallocation(analyze_effects(sql), statements_, server_.get(), status);
   (void)kActiveTransaction;
   return false;
+}
+
+bool ClientSession::auto_prepare_on() const {
+  const auto& pool = rt_.config()->pool;
+  return pool.auto_prepare && pool.prepared_statement_cache > 0;
+}
+
+// pool.auto_prepare (auto_prepare.hpp): the Query runs as pgscale's prepared statement of its shape,
+// its answer relayed as the Query's (ParseComplete, BindComplete and NoData dropped). A shape no
+// server has accepted yet is tried first: a Parse of the shape and a Sync of pgscale's, whose
+// replies (an error too) the client never sees, then the Query as it is — in that order, so the
+// try is over when the client has its answer (a client leaving then leaves a clean server). Tried
+// only with nothing else in flight and no transaction open, so a refused Parse cannot abort the
+// client's work; a refused shape is remembered (SharedStatement::auto_rejected) and its Queries go
+// as they are.
+bool ClientSession::auto_prepare_query(const Frame& f, std::string_view sql) {
+  if (!server_ || !auto_prepare_on()) return false;
+  const char status = tracker_.tx_status();
+  if (status == 'E' || unsynced_ || tracker_.skipping()) return false;
+  thread_local Parameterized p;
+  if (!parameterize(sql, p)) return false;
+  StatementPtr stmt = auto_statement(p);
+  if (stmt->auto_rejected.load(std::memory_order_relaxed)) return false;
+  if (!server_->statements().contains(stmt->id) && !stmt->validated.load(std::memory_order_relaxed)) {
+    if (status != 'I' || !tracker_.idle() || pending_syncs_ != 0) return false;
+    ensure_prepared(stmt, false, {}, true);
+    protocol::encode(sout_, protocol::Sync{});
+    TrackedRequest r;
+    r.expect = Expect::ready;
+    r.on_reply = OnReply::swallow;
+    tracker_.push(std::move(r), undo_);
+    ++pending_syncs_;  // counted by the pump like the client's
+    sout_.append(cbuf_.readable().substr(f.offset, f.size));
+    tracker_.push(Expect::ready);
+    return true;
+  }
+  ensure_prepared(stmt, false, {});
+  append_execution(sout_, stmt->server_name, p);
+  TrackedRequest b;
+  b.expect = Expect::bind;
+  b.on_reply = OnReply::swallow;
+  tracker_.push(std::move(b), undo_);
+  TrackedRequest d;
+  d.expect = Expect::describe;
+  d.on_reply = OnReply::rows_only;
+  tracker_.push(std::move(d), undo_);
+  tracker_.push(Expect::execute);
+  tracker_.push(Expect::ready);
+  if (route().target == Target::replica) route().note_statement(stmt);
+  return true;
 }
 
 // One frame that plan_frame() did not let through as is. `seg` is the start of the client bytes

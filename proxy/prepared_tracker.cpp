@@ -79,12 +79,15 @@ ResponseTracker::Action ResponseTracker::on_server(char tag, std::string_view bo
       replacement = front.text;
       a = Action::replace;
     }
+    if (front.on_reply == OnReply::probe && whole) a = Action::drop;
     fail_front(sink);
     skip_to_sync(sink);
     return a;
   }
   if (!completes(front.expect, tag)) return Action::forward;
-  Action a = front.on_reply == OnReply::swallow ? Action::drop : Action::forward;
+  const bool drop = front.on_reply == OnReply::swallow || front.on_reply == OnReply::probe ||
+                    (front.on_reply == OnReply::rows_only && tag == 'n');
+  Action a = drop ? Action::drop : Action::forward;
   if (front.expect == Expect::parse && front.stmt) front.stmt->validated.store(true, std::memory_order_relaxed);
   pop_front();
   emit_locals(after);

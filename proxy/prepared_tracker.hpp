@@ -22,9 +22,18 @@ namespace pgscale::proxy {
 
 struct TrackedRequest {
   enum class Expect : uint8_t { parse, bind, close, describe, execute, ready, local };
-  enum class OnReply : uint8_t { forward, swallow, replace_error };
+  // swallow: drop the success reply; probe: drop the reply and an error (pgscale's own try, the
+  // client owes nothing); rows_only: a Describe whose RowDescription is forwarded and NoData
+  // dropped (a Query answers so).
+  enum class OnReply : uint8_t { forward, swallow, replace_error, probe, rows_only };
   // What to undo when the request fails or is skipped (bit set).
-  enum Undo : uint8_t { none = 0, drop_server_statement = 1, drop_client_name = 2, restore_client_name = 4 };
+  enum Undo : uint8_t {
+    none = 0,
+    drop_server_statement = 1,
+    drop_client_name = 2,
+    restore_client_name = 4,
+    reject_auto = 8,  // the statement is not to be auto-prepared again
+  };
 
   Expect expect = Expect::ready;
   OnReply on_reply = OnReply::forward;

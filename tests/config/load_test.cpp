@@ -61,7 +61,7 @@ admin: {http_address: 0.0.0.0, http_port: 7001}
 log: {level: debug}
 pool: {mode: session, max_size: 5, min_idle: 2, connect_timeout: 1s, checkout_timeout: 2s,
        idle_timeout: 0, max_lifetime: 2h, drain_timeout: 1min, prepared_statement_cache: 0,
-       server_tls: prefer, reset_query: ""}
+       server_tls: prefer, reset_query: "", auto_prepare: true}
 routing: {read_write_split: false, replica_selection: round_robin,
           max_replica_lag: {bytes: off, time: 500ms}, no_replica: error, read_your_writes: no,
           read_safe_functions: [now, random], classifier_cache_size: 7}
@@ -86,6 +86,7 @@ sharding: {virtual_shards: 1024, tables: [{name: t, key: k}]}
   CHECK(c.pool.drain_timeout == Millis{60000});
   CHECK(c.pool.server_tls == ServerTlsMode::prefer);
   CHECK(c.pool.reset_query.empty());
+  CHECK(c.pool.auto_prepare);
   CHECK_FALSE(c.routing.read_write_split);
   CHECK_FALSE(c.routing.max_replica_lag.bytes.has_value());
   CHECK(c.routing.max_replica_lag.time == Millis{500});

@@ -152,12 +152,12 @@ app_backends_before() {
 # ---- config ---------------------------------------------------------------------------------
 # make_config OUT PORT [key=value ...]: a pgscale YAML for this cluster, every statement to the
 # shard-0 primary. Keys: max_size pool_mode tls_mode startup_timeout max_clients checkout_timeout
-# log_level workers busy_poll_us. Generated fresh from cluster.env (+ the app user's SCRAM verifier read from
+# log_level workers busy_poll_us auto_prepare. Generated fresh from cluster.env (+ the app user's SCRAM verifier read from
 # pg_authid, as the cluster's own pgscale.yaml does) so the test does not depend on that file's layout.
 make_config() {
   local out="$1" port="$2"; shift 2
   local max_size=20 pool_mode=transaction tls_mode=allow startup_timeout=10s max_clients=10000
-  local checkout_timeout=5s log_level=info workers=2 busy_poll_us=0 kv
+  local checkout_timeout=5s log_level=info workers=2 busy_poll_us=0 auto_prepare=false kv
   for kv in "$@"; do
     case "$kv" in
       max_size=*) max_size="${kv#*=}" ;;
@@ -169,6 +169,7 @@ make_config() {
       log_level=*) log_level="${kv#*=}" ;;
       workers=*) workers="${kv#*=}" ;;
       busy_poll_us=*) busy_poll_us="${kv#*=}" ;;
+      auto_prepare=*) auto_prepare="${kv#*=}" ;;
       *) echo "make_config: unknown override $kv" >&2; return 1 ;;
     esac
   done
@@ -204,6 +205,7 @@ pool:
   min_idle: 0
   connect_timeout: 5s
   checkout_timeout: $checkout_timeout
+  auto_prepare: $auto_prepare
 monitor:
   user: $PGSCALE_MONITOR_USER
   password: "$PGSCALE_MONITOR_PASSWORD"
