@@ -13,6 +13,7 @@
 # "pgscale-base" in every case, interleaved with the others, so before/after come from one run.
 # BENCH_BUSY_POLL_US (default 200): listen.busy_poll_us of target "pgscale-poll", run in the
 # 1-client cases and at 32 and 200 clients with -M simple (the others run pgscale's defaults).
+# Target "pgscale-ap" (pool.auto_prepare: true) runs every -M simple case and the TPC-B-like one.
 # --build DIR: where the binaries are (default build/; the variables above override it).
 set -euo pipefail
 
@@ -76,7 +77,7 @@ ensure_idle_clients() {
 
 check_ports_free() {
   local p busy
-  for p in $(seq "$BASE_PORT" $((BASE_PORT + 33))); do
+  for p in $(seq "$BASE_PORT" $((BASE_PORT + 35))); do
     busy=$(ss -Hltn "sport = :$p" 2>/dev/null | head -n 1)
     [ -z "$busy" ] || die "port $p is in use: pick another range with --base-port"
   done
@@ -137,12 +138,13 @@ start_targets() {
   start_pgscale pgscale $((BASE_PORT + 26)) false
   start_pgscale pgscale-rw $((BASE_PORT + 28)) true
   PGSCALE_BUSY_POLL_US=$BUSY_POLL_US start_pgscale pgscale-poll $((BASE_PORT + 32)) false
+  PGSCALE_AUTO_PREPARE=true start_pgscale pgscale-ap $((BASE_PORT + 34)) false
   local t extra=""
   if [ -n "$PGSCALE_BASE_BIN" ]; then
     start_pgscale pgscale-base $((BASE_PORT + 30)) false "$PGSCALE_BASE_BIN"
     extra=pgscale-base
   fi
-  for t in pgbouncer pgpool pgpool-tls pgscale pgscale-rw pgscale-poll $extra; do
+  for t in pgbouncer pgpool pgpool-tls pgscale pgscale-rw pgscale-poll pgscale-ap $extra; do
     if [ -n "${T_ERR[$t]:-}" ]; then log "$t: ${T_ERR[$t]}"; else log "$t: serving on ${T_PORT[$t]}"; fi
   done
 }

@@ -28,10 +28,12 @@ define_cases() {
       [ "$m" = simple ] && [ "$c" != 1 ] && t=$split
       # Busy polling pays at low concurrency; at 32 and 200 it must cost nothing (worker_loop.hpp).
       { [ "$c" = 1 ] || [ "$m" = simple ]; } && t+=" pgscale-poll"
+      # auto_prepare changes what a simple-protocol Query costs the server (proxy/auto_prepare.hpp).
+      [ "$m" = simple ] && t+=" pgscale-ap"
       add_case "select-$m-c$c" "$c" 0 "$t" "-S -M $m" "pgbench -S -M $m, $c client$([ "$c" = 1 ] || echo s)"
     done
   done
-  add_case tpcb-c32 32 0 "$split" "" "pgbench default TPC-B-like script, 32 clients"
+  add_case tpcb-c32 32 0 "$split pgscale-ap" "" "pgbench default TPC-B-like script, 32 clients"
   add_case connect-c16 16 0 "$base" "-S -C" "pgbench -S -C (new connection per transaction), 16 clients"
   add_case connect-tls-c16 16 1 "$base" "-S -C" \
     "pgbench -S -C with TLS (sslmode=require), 16 clients"

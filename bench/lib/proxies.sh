@@ -97,6 +97,7 @@ write_pgscale_yaml() { # FILE PORT ADMIN_PORT SPLIT(true|false)
   local file=$1 port=$2 admin=$3 split=$4 p i=1
   local poll=${PGSCALE_BUSY_POLL_US:-}  # written only when set: a baseline binary may predate the key
   [ "$poll" = 0 ] && poll=""
+  local auto=${PGSCALE_AUTO_PREPARE:-}  # likewise: only for the target that turns it on
   {
     cat <<EOF
 # Derived by bench/run.sh from the cluster's cluster.env and pg_authid: shard 0 only (the
@@ -108,7 +109,7 @@ admin: {http_address: 127.0.0.1, http_port: $admin}
 log: {level: warn}
 users:
   - {name: $PGSCALE_APP_USER, auth: scram-sha-256, password: "$(app_verifier)", databases: [$PGSCALE_APP_DB]}
-pool: {mode: transaction, max_size: $POOL_SIZE, min_idle: 0, server_tls: disable}
+pool: {mode: transaction, max_size: $POOL_SIZE, min_idle: 0, server_tls: disable${auto:+, auto_prepare: $auto}}
 routing: {read_write_split: $split, replica_selection: least_outstanding, no_replica: primary}
 monitor: {user: $PGSCALE_MONITOR_USER, password: "$PGSCALE_MONITOR_PASSWORD", database: postgres}
 shards:

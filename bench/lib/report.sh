@@ -3,7 +3,7 @@
 
 declare -gA LABEL=([direct]="direct" [pgbouncer]="PgBouncer" [pgpool]="Pgpool-II"
   [pgscale]="pgscale (split off)" [pgscale-rw]="pgscale (split on)" [pgscale-base]="pgscale baseline"
-  [pgscale-poll]="pgscale (split off, busy polling)")
+  [pgscale-poll]="pgscale (split off, busy polling)" [pgscale-ap]="pgscale (split off, auto_prepare)")
 
 # tps VALUE: whole transactions per second ("-" stays).
 tps() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) printf "%.0f", v; else printf "%s", v }'; }
@@ -88,7 +88,9 @@ report_settings() {
 - pgscale: pool.max_size=$POOL_SIZE per node, transaction pooling, listen TLS allowed, no server
   TLS; "split off" = routing.read_write_split false (everything to the primary), "split on" = reads to
   the replicas; "busy polling" = split off with listen.busy_poll_us $BUSY_POLL_US (a worker out of work
-  polls its sockets that long before it sleeps, while a CPU is free; off by default). Binary:
+  polls its sockets that long before it sleeps, while a CPU is free; off by default); "auto_prepare" =
+  split off with pool.auto_prepare on (simple-protocol Queries run as prepared statements; off by
+  default). Binary:
   \`$PGSCALE_BIN\`.
 - Process models differ: PgBouncer is one single-threaded process multiplexing every client over
   $POOL_SIZE server connections (transaction pooling). Pgpool-II forks num_init_children processes, each
@@ -127,6 +129,10 @@ report_case() { # CASE
   [[ " ${CASE_TARGETS[$id]} " == *" pgscale-poll "* ]] &&
     printf '; with busy polling: TPS / pgscale **%s**, added p50 vs direct %s µs' \
       "$(ratio "$(med "$id" pgscale-poll 5)" "$s_tps")" "$(delta_us "$(med "$id" pgscale-poll 7)" "$d_p50")"
+  [[ " ${CASE_TARGETS[$id]} " == *" pgscale-ap "* ]] &&
+    printf '; with auto_prepare: TPS / direct **%s**, / PgBouncer **%s**, added p50 vs direct %s µs' \
+      "$(ratio "$(med "$id" pgscale-ap 5)" "$d_tps")" "$(ratio "$(med "$id" pgscale-ap 5)" "$b_tps")" \
+      "$(delta_us "$(med "$id" pgscale-ap 7)" "$d_p50")"
   [[ " ${CASE_TARGETS[$id]} " == *" pgscale-base "* ]] &&
     printf '; pgscale / pgscale baseline TPS **%s**, p50 %s µs' "$(ratio "$s_tps" "$(med "$id" pgscale-base 5)")" \
       "$(delta_us "$s_p50" "$(med "$id" pgscale-base 7)")"
@@ -192,7 +198,7 @@ verdict() {
 }
 
 report_targets() {
-  local s32 b32 d32 c16 bc16 t16 bt16 p1 p1poll idle cls
+  local s32 b32 d32 a32 c16 bc16 t16 bt16 p1 p1poll idle cls
   s32=$(med select-simple-c32 pgscale 5); b32=$(med select-simple-c32 pgbouncer 5); d32=$(med select-simple-c32 direct 5)
   c16=$(med connect-c16 pgscale 5); bc16=$(med connect-c16 pgbouncer 5)
   t16=$(med connect-tls-c16 pgscale 5); bt16=$(med connect-tls-c16 pgbouncer 5)
@@ -203,6 +209,10 @@ report_targets() {
   printf '\n## Issue 6 targets\n\n| target | goal | measured | verdict |\n|---|---|---|---|\n'
   printf '| -S -M simple -c 32 vs PgBouncer | ≥ 1.20× | %s× | %s |\n' "$(ratio "$s32" "$b32")" "$(verdict "$(ratio "$s32" "$b32")" '>=' 1.2)"
   printf '| -S -M simple -c 32 vs direct | ≥ 0.90× | %s× | %s |\n' "$(ratio "$s32" "$d32")" "$(verdict "$(ratio "$s32" "$d32")" '>=' 0.9)"
+  a32=$(med select-simple-c32 pgscale-ap 5)
+  printf '| the same with pool.auto_prepare | (≥ 1.20×, ≥ 0.90×) | %s× PgBouncer, %s× direct | %s, %s |\n' \
+    "$(ratio "$a32" "$b32")" "$(ratio "$a32" "$d32")" "$(verdict "$(ratio "$a32" "$b32")" '>=' 1.2)" \
+    "$(verdict "$(ratio "$a32" "$d32")" '>=' 0.9)"
   printf '| added p50 latency, -S -M simple, 1 client | ≤ 15 µs | %s µs | %s |\n' "$p1" "$(verdict "$p1" '<=' 15)"
   printf '| the same with listen.busy_poll_us %s | (≤ 15 µs) | %s µs | %s |\n' "$BUSY_POLL_US" "$p1poll" "$(verdict "$p1poll" '<=' 15)"
   printf '| -C -c 16 vs PgBouncer | ≥ 1.50× | %s× | %s |\n' "$(ratio "$c16" "$bc16")" "$(verdict "$(ratio "$c16" "$bc16")" '>=' 1.5)"
