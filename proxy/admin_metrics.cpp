@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "proxy/admin_http.hpp"
+#include "proxy/auto_prepare.hpp"
 #include "proxy/metrics.hpp"
 #include "proxy/session_state.hpp"
 #include "proxy/version.hpp"
@@ -111,6 +112,13 @@ std::string render_metrics(Runtime& rt, std::chrono::steady_clock::time_point st
   for (size_t i = 0; i < kPinReasons; ++i) {
     w.sample({{"reason", pin_reason_name(static_cast<PinReason>(i))}}, static_cast<double>(pins.pins_total[i].load()));
   }
+  auto& ap = auto_prepare_counters();
+  w.family("pgscale_auto_prepare_total", Type::counter,
+           "pool.auto_prepare: Queries run as pgscale's prepared statements (executed), shapes tried with a Parse "
+           "(tried), tries a server refused (refused).");
+  w.sample({{"event", "executed"}}, static_cast<double>(ap.executed.load()));
+  w.sample({{"event", "tried"}}, static_cast<double>(ap.tried.load()));
+  w.sample({{"event", "refused"}}, static_cast<double>(ap.refused.load()));
   return w.take();
 }
 

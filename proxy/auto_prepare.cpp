@@ -238,6 +238,11 @@ uint32_t number_type(std::string_view number) {
   return kNumericOid;
 }
 
+AutoPrepareCounters& auto_prepare_counters() {
+  static AutoPrepareCounters counters;
+  return counters;
+}
+
 StatementPtr auto_statement(const Parameterized& p) {
   struct Slot {
     size_t hash = 0;

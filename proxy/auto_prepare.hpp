@@ -16,6 +16,7 @@
 // where a constant may mean something else: after ORDER, GROUP, DISTINCT or WINDOW (column
 // positions), and inside parentheses opened after a name (type modifiers such as numeric(10,2),
 // function arguments). No I/O.
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -53,6 +54,14 @@ uint32_t number_type(std::string_view number);
 // costs a hash and a compare, not the registry's lock. The cache keeps its statements alive, and
 // with them what was learnt about them (validated, auto_rejected).
 StatementPtr auto_statement(const Parameterized& p);
+
+// Process-wide, for /metrics (pgscale_auto_prepare_total).
+struct AutoPrepareCounters {
+  std::atomic<uint64_t> executed{0};  // Queries run as pgscale's prepared statements
+  std::atomic<uint64_t> tried{0};     // shapes tried with a Parse of pgscale's
+  std::atomic<uint64_t> refused{0};   // tries a server refused (those shapes stay Queries)
+};
+AutoPrepareCounters& auto_prepare_counters();
 
 // Bind (unnamed portal, text parameters and results) + Describe portal + Execute + Sync: what the
 // Query becomes once `statement` is prepared on the server.

@@ -86,7 +86,10 @@ void ClientSession::PreparedUndo::undo(const TrackedRequest& r) {
   if ((r.undo & TrackedRequest::drop_server_statement) && r.stmt && self->server_) {
     self->server_->statements().erase(r.stmt->id);
   }
-  if ((r.undo & TrackedRequest::reject_auto) && r.stmt) r.stmt->auto_rejected.store(true, std::memory_order_relaxed);
+  if ((r.undo & TrackedRequest::reject_auto) && r.stmt) {
+    r.stmt->auto_rejected.store(true, std::memory_order_relaxed);
+    auto_prepare_counters().refused.fetch_add(1, std::memory_order_relaxed);
+  }
   if ((r.undo & TrackedRequest::drop_client_name) && r.stmt) self->statements_.erase_if(r.client_name, r.stmt);
   if ((r.undo & TrackedRequest::restore_client_name) && r.stmt && !self->statements_.find(r.client_name)) {
     self->statements_.set(r.client_name, r.stmt);
@@ -458,6 +461,7 @@ bool ClientSession::auto_prepare_query(const Frame& f, std::string_view sql) {
   if (!server_->statements().contains(stmt->id) && !stmt->validated.load(std::memory_order_relaxed)) {
     if (status != 'I' || !tracker_.idle() || pending_syncs_ != 0) return false;
     ensure_prepared(stmt, false, {}, true);
+    auto_prepare_counters().tried.fetch_add(1, std::memory_order_relaxed);
     protocol::encode(sout_, protocol::Sync{});
     TrackedRequest r;
     r.expect = Expect::ready;
@@ -481,6 +485,7 @@ bool ClientSession::auto_prepare_query(const Frame& f, std::string_view sql) {
   tracker_.push(Expect::execute);
   tracker_.push(Expect::ready);
   if (route().target == Target::replica) route().note_statement(stmt);
+  auto_prepare_counters().executed.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 

@@ -198,7 +198,7 @@ verdict() {
 }
 
 report_targets() {
-  local s32 b32 d32 a32 c16 bc16 t16 bt16 p1 p1poll idle cls
+  local s32 b32 d32 a32 c16 bc16 t16 bt16 p1 p1poll p1ap idle cls
   s32=$(med select-simple-c32 pgscale 5); b32=$(med select-simple-c32 pgbouncer 5); d32=$(med select-simple-c32 direct 5)
   c16=$(med connect-c16 pgscale 5); bc16=$(med connect-c16 pgbouncer 5)
   t16=$(med connect-tls-c16 pgscale 5); bt16=$(med connect-tls-c16 pgbouncer 5)
@@ -215,6 +215,8 @@ report_targets() {
     "$(verdict "$(ratio "$a32" "$d32")" '>=' 0.9)"
   printf '| added p50 latency, -S -M simple, 1 client | ≤ 15 µs | %s µs | %s |\n' "$p1" "$(verdict "$p1" '<=' 15)"
   printf '| the same with listen.busy_poll_us %s | (≤ 15 µs) | %s µs | %s |\n' "$BUSY_POLL_US" "$p1poll" "$(verdict "$p1poll" '<=' 15)"
+  p1ap=$(delta_us "$(med select-simple-c1 pgscale-ap 7)" "$(med select-simple-c1 direct 7)")
+  printf '| the same with pool.auto_prepare | (≤ 15 µs) | %s µs | %s |\n' "$p1ap" "$(verdict "$p1ap" '<=' 15)"
   printf '| -C -c 16 vs PgBouncer | ≥ 1.50× | %s× | %s |\n' "$(ratio "$c16" "$bc16")" "$(verdict "$(ratio "$c16" "$bc16")" '>=' 1.5)"
   printf '| -C -c 16 with TLS vs PgBouncer | (≥ 1.50×) | %s× | %s |\n' "$(ratio "$t16" "$bt16")" "$(verdict "$(ratio "$t16" "$bt16")" '>=' 1.5)"
   printf '| memory per idle client (RSS, %s clients) | ≤ 1 KiB | %s KiB | %s |\n' "$IDLE_N" "$idle" "$(verdict "$idle" '<=' 1)"

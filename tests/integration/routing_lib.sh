@@ -28,7 +28,7 @@ routing_on_exit() {
 routing_config() {
   local out="$1" port="$2"; shift 2
   local lag_bytes=16MB lag_time=5s no_replica=primary ryw=true selection=least_outstanding interval=200ms kv
-  local checkout_timeout=5s
+  local checkout_timeout=5s auto_prepare=false
   for kv in "$@"; do
     case "$kv" in
       lag_bytes=*) lag_bytes="${kv#*=}" ;;
@@ -38,10 +38,11 @@ routing_config() {
       selection=*) selection="${kv#*=}" ;;
       interval=*) interval="${kv#*=}" ;;
       checkout_timeout=*) checkout_timeout="${kv#*=}" ;;
+      auto_prepare=*) auto_prepare="${kv#*=}" ;;
       *) echo "routing_config: unknown override $kv" >&2; return 1 ;;
     esac
   done
-  make_config "$out" "$port" max_size=30 checkout_timeout="$checkout_timeout" || return 1
+  make_config "$out" "$port" max_size=30 checkout_timeout="$checkout_timeout" auto_prepare="$auto_prepare" || return 1
   # make_config ends with the shard list holding the primary only: add the replicas, routing and a
   # fast monitor (the generated monitor: section is replaced).
   python3 - "$out" <<EOF || return 1

@@ -5,6 +5,8 @@
 # Replica1 is started again at the end so the cluster stays whole.
 # ROUTING_KILL_MODE=prepared (routing_replica_kill_prepared_test.sh) runs pgbench -M prepared: the
 # reads then Bind shared prepared statements, which the retry prepares on the new server first.
+# ROUTING_KILL_MODE=auto (routing_replica_kill_auto_test.sh) runs pgbench -M simple with
+# pool.auto_prepare on: pgscale itself turns the reads into Bind/Execute of its statements.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
@@ -23,7 +25,14 @@ restart_replica1() {
 routing_on_exit restart_replica1
 
 MODE="${ROUTING_KILL_MODE:-simple}"
-if [[ "$MODE" == prepared ]]; then routing_start $((P + 27)); else routing_start $((P + 23)); fi
+if [[ "$MODE" == prepared ]]; then
+  routing_start $((P + 27))
+elif [[ "$MODE" == auto ]]; then
+  routing_start $((P + 29)) auto_prepare=true
+  MODE=simple
+else
+  routing_start $((P + 23))
+fi
 echo "# pgbench -S -M $MODE"
 kill_test_prepare
 
