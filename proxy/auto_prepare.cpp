@@ -1,6 +1,8 @@
 #include "proxy/auto_prepare.hpp"
 
 #include <array>
+#include <bit>
+#include <cstring>
 #include <functional>
 
 #include "proxy/sql_lex.hpp"
@@ -12,47 +14,121 @@ constexpr size_t kMaxText = 16 * 1024;  // longer texts are rarely repeated: not
 constexpr size_t kMaxParams = 256;
 constexpr size_t kMaxDepth = 64;
 
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c + 32) : c; }
-
-bool word_is(std::string_view w, std::string_view keyword) {
-  if (w.size() != keyword.size()) return false;
-  for (size_t i = 0; i < w.size(); ++i) {
-    if (lower(w[i]) != keyword[i]) return false;
+// Byte classes, one table lookup per byte (this scan runs on every eligible Query).
+enum Class : unsigned char { kPunct, kSpace, kWordStart, kDigit, kDot, kDquote, kSemicolon, kDash, kSlash, kRefuse };
+constexpr std::array<unsigned char, 256> kClass = [] {
+  std::array<unsigned char, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    unsigned char k = kPunct;
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v') k = kSpace;
+    else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80) k = kWordStart;
+    else if (c >= '0' && c <= '9') k = kDigit;
+    else if (c == '.') k = kDot;
+    else if (c == '"') k = kDquote;
+    else if (c == ';') k = kSemicolon;
+    else if (c == '-') k = kDash;
+    else if (c == '/') k = kSlash;
+    // Literals of other kinds, parameters and dollar quotes, bytes the parser decides about.
+    else if (c == '\'' || c == '$' || c < 0x20 || c == 0x7f) k = kRefuse;
+    t[static_cast<size_t>(c)] = k;
   }
-  return true;
-}
-
-bool word_in(std::string_view w, std::initializer_list<std::string_view> keywords) {
-  for (std::string_view k : keywords) {
-    if (word_is(w, k)) return true;
+  return t;
+}();
+inline unsigned char byte_class(char c) { return kClass[static_cast<unsigned char>(c)]; }
+// scan.l ident_cont: letters, digits, '_', '$', bytes >= 0x80.
+constexpr std::array<bool, 256> kIdentCont = [] {
+  std::array<bool, 256> t{};
+  for (int c = 0; c < 256; ++c) {
+    t[static_cast<size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                                c == '_' || c == '$' || c >= 0x80;
   }
-  return false;
+  return t;
+}();
+inline bool ident_cont(char c) { return kIdentCont[static_cast<unsigned char>(c)]; }
+bool is_space(char c) { return byte_class(c) == kSpace; }
+bool is_digit(char c) { return byte_class(c) == kDigit; }
+
+// What a word means to the scan (bits). Keywords after which '(' opens an expression, a list of
+// values or a subquery (numbers inside may be parameters): after any other word '(' may open a
+// type modifier or a function's arguments. Clauses whose integer constants may be column positions
+// (ORDER BY 1, GROUP BY 1, DISTINCT ON (1)) or that hold such clauses (WINDOW) freeze: no
+// parameter after them.
+enum WordBits : unsigned char {
+  kOpens = 1,
+  kFreezes = 2,
+  kStatement = 4,   // a first word this handles
+  kSelectLike = 8,  // SELECT, WITH: INTO there (not after INSERT) makes a table
+  kInto = 16,
+  kInsert = 32,
+};
+
+// The word's letters folded to lower case, first letter in the low byte (n <= 8).
+constexpr uint64_t pack(std::string_view k) {
+  uint64_t v = 0;
+  for (size_t q = k.size(); q-- > 0;) v = (v << 8) | static_cast<unsigned char>(k[q]);
+  return v;
 }
 
-// Keywords after which '(' opens an expression, a list of values or a subquery (numbers inside may
-// be parameters); after any other word '(' may open a type modifier or a function's arguments.
-bool opens_expression(std::string_view w) {
-  return word_in(w, {"in", "values", "exists", "and", "or", "not", "where", "when", "then", "else", "select",
-                     "on", "having", "limit", "offset", "array", "any", "all", "some", "between", "from", "join",
-                     "as", "set", "like", "ilike", "union", "intersect", "except", "lateral", "returning", "case",
-                     "is", "with"});
+// `w` must be followed by at least 8 readable bytes or end 8 bytes or more into its text (the
+// caller checks). Bit 5 set in each byte folds ASCII letters to lower case; a word holds only
+// letters, digits, '_', '$' and bytes >= 0x80, none of which folds onto a lower-case letter.
+unsigned char word_bits(std::string_view w, bool can_load8) {
+  const size_t n = w.size();
+  if (n < 2 || n > 9) return 0;
+  uint64_t v = 0;
+  if (can_load8) {
+    std::memcpy(&v, w.data(), 8);
+    if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+    if (n < 8) v &= ~uint64_t{0} >> (8 * (8 - n));
+    v |= 0x2020202020202020ull & (n < 8 ? ~uint64_t{0} >> (8 * (8 - n)) : ~uint64_t{0});
+  } else {
+    for (size_t q = (n > 8 ? 8 : n); q-- > 0;) v = (v << 8) | (static_cast<unsigned char>(w[q]) | 0x20u);
+  }
+  auto any = [v](std::initializer_list<uint64_t> keys) {
+    for (uint64_t k : keys) {
+      if (v == k) return true;
+    }
+    return false;
+  };
+  switch (n) {
+    case 2: return any({pack("in"), pack("or"), pack("on"), pack("as"), pack("is")}) ? kOpens : 0;
+    case 3: return any({pack("and"), pack("not"), pack("any"), pack("all"), pack("set")}) ? kOpens : 0;
+    case 4:
+      if (v == pack("into")) return kInto;
+      if (v == pack("with")) return kOpens | kStatement | kSelectLike;
+      return any({pack("when"), pack("then"), pack("else"), pack("from"), pack("join"), pack("like"), pack("some"),
+                  pack("case")})
+                 ? kOpens
+                 : 0;
+    case 5:
+      if (v == pack("order") || v == pack("group")) return kFreezes;
+      return any({pack("where"), pack("limit"), pack("array"), pack("union"), pack("ilike")}) ? kOpens : 0;
+    case 6:
+      if (v == pack("select")) return kOpens | kStatement | kSelectLike;
+      if (v == pack("insert")) return kStatement | kInsert;
+      if (v == pack("update") || v == pack("delete")) return kStatement;
+      if (v == pack("window")) return kFreezes;
+      return any({pack("values"), pack("exists"), pack("having"), pack("offset"), pack("except")}) ? kOpens : 0;
+    case 7: return any({pack("between"), pack("lateral")}) ? kOpens : 0;
+    case 8: return v == pack("distinct") ? kFreezes : 0;
+    case 9: {
+      const char last = static_cast<char>(w[8] | 0x20);
+      return ((v == pack("intersec") && last == 't') || (v == pack("returnin") && last == 'g')) ? kOpens : 0;
+    }
+    default: return 0;
+  }
 }
 
-// Clauses whose integer constants may be column positions (ORDER BY 1, GROUP BY 1, DISTINCT ON
-// (1)) or that contain such clauses (WINDOW): no parameter after them.
-bool freezes(std::string_view w) { return word_in(w, {"order", "group", "distinct", "window"}); }
-
-void append_param(std::string& out, size_t n) {
+char* append_param(char* w, size_t n) {
   char digits[20];
   size_t len = 0;
   do {
     digits[len++] = static_cast<char>('0' + n % 10);
     n /= 10;
   } while (n != 0);
-  out += '$';
-  while (len > 0) out += digits[--len];
+  *w++ = '$';
+  while (len > 0) *w++ = digits[--len];
+  return w;
 }
 
 class Scanner {
@@ -62,39 +138,69 @@ class Scanner {
   bool run() {
     if (s_.size() > kMaxText) return false;
     out_.clear();
-    out_.text.reserve(s_.size() + 8);
+    // Written through a pointer: "1" becomes at most "$256" (kMaxParams), so 4 bytes per input
+    // byte bound the output; a space is written only in place of at least one input byte.
+    out_.text.resize(4 * s_.size() + kSlack);
+    base_ = w_ = out_.text.data();
     allow_[0] = true;
     size_t i = 0;
-    while (i < s_.size()) {
+    const size_t n = s_.size();
+    while (i < n) {
       const char c = s_[i];
-      if (is_space(c)) {
-        space();
-        ++i;
-      } else if (c == '-' && i + 1 < s_.size() && s_[i + 1] == '-') {
-        i = sql_lex::line_comment_end(s_, i);
-        space();
-      } else if (c == '/' && i + 1 < s_.size() && s_[i + 1] == '*') {
-        i = sql_lex::block_comment_end(s_, i);
-        if (i == sql_lex::npos) return false;
-        space();
-      } else if (sql_lex::ident_start(static_cast<unsigned char>(c))) {
-        if (!word(i)) return false;
-      } else if (is_digit(c) || (c == '.' && i + 1 < s_.size() && is_digit(s_[i + 1]))) {
-        if (!number(i)) return false;
-      } else if (c == '"') {
-        const size_t end = sql_lex::quoted_end(s_, i);
-        if (end == sql_lex::npos) return false;
-        out_.text.append(s_.substr(i, end - i));
-        i = end;
-        after_name_ = true;
-        started();
-      } else if (c == ';') {
-        return only_noise_after(i + 1) && finish();
-      } else if (c == '\'' || c == '$' || static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
-        return false;  // literals of other kinds, parameters, bytes the parser decides about
-      } else {
-        if (!punct(c)) return false;
-        ++i;
+      switch (byte_class(c)) {
+        case kSpace:
+          do ++i;
+          while (i < n && is_space(s_[i]));
+          space();
+          break;
+        case kWordStart:
+          if (!word(i)) return false;
+          break;
+        case kDigit:
+          if (!number(i)) return false;
+          break;
+        case kDot:
+          if (i + 1 < n && is_digit(s_[i + 1])) {
+            if (!number(i)) return false;
+          } else {
+            punct(c);
+            ++i;
+          }
+          break;
+        case kDquote: {
+          const size_t end = sql_lex::quoted_end(s_, i);
+          if (end == sql_lex::npos) return false;
+          put(s_.substr(i, end - i));
+          i = end;
+          after_name_ = true;
+          started();
+          break;
+        }
+        case kSemicolon: return only_noise_after(i + 1) && finish();
+        case kDash:
+          if (i + 1 < n && s_[i + 1] == '-') {
+            i = sql_lex::line_comment_end(s_, i);
+            space();
+          } else {
+            punct(c);
+            ++i;
+          }
+          break;
+        case kSlash:
+          if (i + 1 < n && s_[i + 1] == '*') {
+            i = sql_lex::block_comment_end(s_, i);
+            if (i == sql_lex::npos) return false;
+            space();
+          } else {
+            punct(c);
+            ++i;
+          }
+          break;
+        case kRefuse: return false;
+        default:
+          if (!punct(c)) return false;
+          ++i;
+          break;
       }
     }
     return finish();
@@ -102,13 +208,14 @@ class Scanner {
 
  private:
   bool finish() {
-    while (!out_.text.empty() && out_.text.back() == ' ') out_.text.pop_back();
+    while (w_ != base_ && w_[-1] == ' ') --w_;
+    out_.text.resize(static_cast<size_t>(w_ - base_));
     return first_ok_ && depth_ == 0 && !out_.text.empty();
   }
 
   // Whitespace and comments: one space between tokens, none at the start.
   void space() {
-    if (!out_.text.empty() && out_.text.back() != ' ') out_.text += ' ';
+    if (w_ != base_ && w_[-1] != ' ') *w_++ = ' ';
   }
 
   void started() {
@@ -120,21 +227,22 @@ class Scanner {
 
   bool word(size_t& i) {
     size_t end = i + 1;
-    while (end < s_.size() && sql_lex::ident_char(static_cast<unsigned char>(s_[end]))) ++end;
+    while (end < s_.size() && ident_cont(s_[end])) ++end;
     if (end < s_.size() && (s_[end] == '\'' || (s_[end] == '&' && end + 1 < s_.size() && s_[end + 1] == '"'))) {
       return false;  // E'..', B'..', X'..', N'..', U&'..', U&".."
     }
     const std::string_view w = s_.substr(i, end - i);
+    const unsigned char bits = word_bits(w, s_.size() - i >= 8);
     if (!first_seen_) {
       first_seen_ = true;
-      first_ok_ = word_in(w, {"select", "insert", "update", "delete", "with"});
-      select_like_ = word_is(w, "select") || word_is(w, "with");
+      first_ok_ = (bits & kStatement) != 0;
+      select_like_ = (bits & kSelectLike) != 0;
     }
-    if (select_like_ && word_is(w, "into") && !prev_insert_) return false;  // SELECT INTO creates a table
-    if (freezes(w)) frozen_ = true;
-    prev_insert_ = word_is(w, "insert") || word_is(w, "merge");
-    after_name_ = !opens_expression(w);
-    out_.text.append(w);
+    if ((bits & kInto) && select_like_ && !prev_insert_) return false;  // SELECT INTO creates a table
+    if (bits & kFreezes) frozen_ = true;
+    prev_insert_ = (bits & kInsert) != 0;
+    after_name_ = (bits & kOpens) == 0;
+    put(w);
     i = end;
     return true;
   }
@@ -161,14 +269,14 @@ class Scanner {
     started();
     after_name_ = false;
     if (frozen_ || !allow_[depth_]) {
-      out_.text.append(n);
+      put(n);
       return true;
     }
     const uint32_t type = number_type(n);
     if (type == 0 || out_.values.size() >= kMaxParams) return false;
     out_.types.push_back(type);
     out_.values.push_back(n);
-    append_param(out_.text, out_.values.size());
+    w_ = append_param(w_, out_.values.size());
     return true;
   }
 
@@ -183,7 +291,7 @@ class Scanner {
       --depth_;
     }
     after_name_ = false;
-    out_.text += c;
+    *w_++ = c;
     return true;
   }
 
@@ -205,8 +313,22 @@ class Scanner {
     return true;
   }
 
+  // The output has kSlack bytes beyond its bound: short tokens are copied 16 bytes at a time when
+  // the input has them.
+  void put(std::string_view t) {
+    if (t.size() <= 16 && static_cast<size_t>(s_.data() + s_.size() - t.data()) >= 16) {
+      std::memcpy(w_, t.data(), 16);
+    } else {
+      std::memcpy(w_, t.data(), t.size());
+    }
+    w_ += t.size();
+  }
+  static constexpr size_t kSlack = 16;
+
   std::string_view s_;
   Parameterized& out_;
+  char* base_ = nullptr;
+  char* w_ = nullptr;
   std::array<bool, kMaxDepth> allow_{};
   size_t depth_ = 0;
   bool first_seen_ = false;

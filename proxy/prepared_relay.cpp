@@ -149,10 +149,10 @@ ClientSession::FramePlan ClientSession::plan_frame(const Frame& f) const {
       std::string_view sql = body.substr(0, body.find('\0'));
       auto cmd = parse_local_command(sql);
       if (cmd.kind == LocalCommand::none) {
+        if (status != 'E' && auto_prepare_on()) return FramePlan::special;  // handle_query decides
         ExecuteRef ex;
         bool execute = parse_execute(sql, ex) && statements_.find(ex.name) && status != 'E';
-        return may_deallocate(sql) || execute || (status != 'E' && auto_prepare_on()) ? FramePlan::special
-                                                                                       : FramePlan::forward;
+        return may_deallocate(sql) || execute ? FramePlan::special : FramePlan::forward;
       }
       if (cmd.kind == LocalCommand::deallocate) {
         return statements_.find(cmd.name) && status != 'E' ? FramePlan::local : FramePlan::forward;
@@ -379,7 +379,9 @@ bool ClientSession::handle_describe_close(const Frame& f, std::string_view body)
 bool ClientSession::handle_query(const Frame& f, std::string_view body) {
   std::string_view sql = body.substr(0, body.find('\0'));
   auto cmd = parse_local_command(sql);
-  FramePlan plan = plan_frame(f);
+  // Only a local command can be answered here (plan_frame's other answers for a Query are special
+  // or forward).
+  FramePlan plan = cmd.kind == LocalCommand::none ? FramePlan::special : plan_frame(f);
   if (plan == FramePlan::local) {
     std::string tag;
     switch (cmd.kind) {
@@ -405,6 +407,9 @@ bool ClientSession::handle_query(const Frame& f, std::string_view body) {
     return true;
   }
   if (!server_) return false;
+  // A statement auto_prepare takes is a SELECT/INSERT/UPDATE/DELETE/WITH: never an EXECUTE, a
+  // DEALLOCATE or a DISCARD, which the steps below look for.
+  if (cmd.kind == LocalCommand::none && auto_prepare_query(f, sql)) return true;
   char status = tracker_.tx_status();
   ExecuteRef ex;
   const StatementPtr* target = parse_execute(sql, ex) ? statements_.find(ex.name) : nullptr;
@@ -429,7 +434,6 @@ bool ClientSession::handle_query(const Frame& f, std::string_view body) {
     tracker_.push(Expect::ready);
     return true;
   }
-  if (cmd.kind == LocalCommand::none && !may_deallocate(sql) && auto_prepare_query(f, sql)) return true;
   // Forwarded: DISCARD ALL inside a transaction block fails on the server (25001) and changes
   // nothing; otherwise what may deallocate drops the client's names (ALL) and the LRU's.
   forwarded_deallocation(analyze_effects(sql), statements_, server_.get(), status);
