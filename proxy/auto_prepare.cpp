@@ -384,6 +384,36 @@ StatementPtr auto_statement(const Parameterized& p) {
 }
 
 namespace {
+struct ProbeQueue {
+  static constexpr size_t kSize = 64;
+  std::array<StatementPtr, kSize> ring;
+  size_t head = 0;
+  size_t count = 0;
+};
+thread_local ProbeQueue probe_queue;
+}  // namespace
+
+void queue_probe(const StatementPtr& s) {
+  if (s->validated.load(std::memory_order_relaxed) || s->auto_rejected.load(std::memory_order_relaxed)) return;
+  if (probe_queue.count == ProbeQueue::kSize || s->probe_queued.exchange(true, std::memory_order_relaxed)) return;
+  probe_queue.ring[(probe_queue.head + probe_queue.count) % ProbeQueue::kSize] = s;
+  ++probe_queue.count;
+}
+
+bool probes_waiting() { return probe_queue.count > 0; }
+
+StatementPtr next_probe() {
+  while (probe_queue.count > 0) {
+    StatementPtr s = std::move(probe_queue.ring[probe_queue.head]);
+    probe_queue.head = (probe_queue.head + 1) % ProbeQueue::kSize;
+    --probe_queue.count;
+    s->probe_queued.store(false, std::memory_order_relaxed);
+    if (!s->validated.load(std::memory_order_relaxed) && !s->auto_rejected.load(std::memory_order_relaxed)) return s;
+  }
+  return nullptr;
+}
+
+namespace {
 void put_u32(std::string& out, uint32_t v) {
   const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
                      static_cast<char>(v)};

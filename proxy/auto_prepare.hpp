@@ -55,6 +55,13 @@ uint32_t number_type(std::string_view number);
 // with them what was learnt about them (validated, auto_rejected).
 StatementPtr auto_statement(const Parameterized& p);
 
+// Shapes first met where they cannot be tried (inside a transaction block, behind other requests),
+// kept per worker thread (at most 64) until some session of that worker is at a quiet moment.
+void queue_probe(const StatementPtr& s);
+// The next queued shape still worth a try (neither accepted nor refused since), or null.
+StatementPtr next_probe();
+bool probes_waiting();  // this thread's queue holds a shape
+
 // Process-wide, for /metrics (pgscale_auto_prepare_total).
 struct AutoPrepareCounters {
   std::atomic<uint64_t> executed{0};  // Queries run as pgscale's prepared statements

@@ -188,7 +188,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool handle_bind(const Frame& f, std::string_view body);
   bool handle_describe_close(const Frame& f, std::string_view body);
   bool handle_query(const Frame& f, std::string_view body);
-  bool auto_prepare_query(const Frame& f, std::string_view sql);
+  bool auto_prepare_query(const Frame& f, std::string_view sql, bool quiet);
+  void probe_shape(const StatementPtr& stmt);
+  bool auto_quiet() const;
   bool auto_prepare_on() const;
   void ensure_prepared(const StatementPtr& stmt, bool client_parse, std::string_view client_name,
                        bool probe = false);

@@ -47,6 +47,7 @@ struct SharedStatement {
   // pool.auto_prepare: a server refused it as a statement (auto_prepare.hpp), so the Queries of its
   // shape go as they are.
   mutable std::atomic<bool> auto_rejected{false};
+  mutable std::atomic<bool> probe_queued{false};  // waits in a worker's queue for a quiet moment to be tried
 };
 using StatementPtr = std::shared_ptr<const SharedStatement>;
 

@@ -24,6 +24,7 @@ constexpr std::string_view kDuplicateStatement = "42P05";
 constexpr std::string_view kUnknownStatement = "26000";
 constexpr std::string_view kProgramLimit = "54000";
 constexpr std::string_view kActiveTransaction = "25001";
+constexpr int kProbesPerQuery = 4;  // pool.auto_prepare: queued shapes tried ahead of one Query
 
 std::string quoted(std::string_view name) { return "prepared statement \"" + std::string(name) + "\""; }
 
@@ -145,7 +146,10 @@ ClientSession::FramePlan ClientSession::plan_frame(const Frame& f) const {
       if (body.size() < 2 || body[0] != 'S' || body[1] == '\0') return FramePlan::forward;
       return f.tag == 'C' ? FramePlan::local : FramePlan::special;
     case 'Q': {
-      if (f.size < 6 + 8 || frame_length(data.substr(f.offset, 5)) + 1 != f.size) return FramePlan::forward;
+      if (f.size < 6 || frame_length(data.substr(f.offset, 5)) + 1 != f.size) return FramePlan::forward;
+      if (f.size < 6 + 8) {  // no local command is this short; a BEGIN may be a quiet moment for tries
+        return status == 'I' && auto_prepare_on() && probes_waiting() ? FramePlan::special : FramePlan::forward;
+      }
       std::string_view sql = body.substr(0, body.find('\0'));
       auto cmd = parse_local_command(sql);
       if (cmd.kind == LocalCommand::none) {
@@ -409,7 +413,17 @@ bool ClientSession::handle_query(const Frame& f, std::string_view body) {
   if (!server_) return false;
   // A statement auto_prepare takes is a SELECT/INSERT/UPDATE/DELETE/WITH: never an EXECUTE, a
   // DEALLOCATE or a DISCARD, which the steps below look for.
-  if (cmd.kind == LocalCommand::none && auto_prepare_query(f, sql)) return true;
+  if (cmd.kind == LocalCommand::none && auto_prepare_on()) {
+    // At a quiet moment shapes met inside transactions are tried first (each with its own Sync),
+    // before whatever this Query is (a BEGIN, often).
+    const bool quiet = auto_quiet();
+    for (int i = 0; quiet && i < kProbesPerQuery; ++i) {
+      StatementPtr s = next_probe();
+      if (!s) break;
+      if (!server_->statements().contains(s->id)) probe_shape(s);
+    }
+    if (auto_prepare_query(f, sql, quiet)) return true;
+  }
   char status = tracker_.tx_status();
   ExecuteRef ex;
   const StatementPtr* target = parse_execute(sql, ex) ? statements_.find(ex.name) : nullptr;
@@ -446,16 +460,35 @@ bool ClientSession::auto_prepare_on() const {
   return pool.auto_prepare && pool.prepared_statement_cache > 0;
 }
 
+// Nothing in flight and no transaction open: a Parse of pgscale's cannot disturb the client.
+bool ClientSession::auto_quiet() const {
+  return server_ && tracker_.tx_status() == 'I' && tracker_.idle() && pending_syncs_ == 0 && !unsynced_;
+}
+
+// A try of `stmt` (auto_quiet() held before the first): its Parse and a Sync of pgscale's, replies
+// and error swallowed; a refusal marks the shape.
+void ClientSession::probe_shape(const StatementPtr& stmt) {
+  ensure_prepared(stmt, false, {}, true);
+  auto_prepare_counters().tried.fetch_add(1, std::memory_order_relaxed);
+  protocol::encode(sout_, protocol::Sync{});
+  TrackedRequest r;
+  r.expect = Expect::ready;
+  r.on_reply = OnReply::swallow;
+  tracker_.push(std::move(r), undo_);
+  ++pending_syncs_;  // counted by the pump like the client's
+}
+
 // pool.auto_prepare (auto_prepare.hpp): the Query runs as pgscale's prepared statement of its shape,
 // its answer relayed as the Query's (ParseComplete, BindComplete and NoData dropped). A shape no
 // server has accepted yet is tried first: a Parse of the shape and a Sync of pgscale's, whose
 // replies (an error too) the client never sees, then the Query as it is — in that order, so the
 // try is over when the client has its answer (a client leaving then leaves a clean server). Tried
-// only with nothing else in flight and no transaction open, so a refused Parse cannot abort the
-// client's work; a refused shape is remembered (SharedStatement::auto_rejected) and its Queries go
-// as they are.
-bool ClientSession::auto_prepare_query(const Frame& f, std::string_view sql) {
-  if (!server_ || !auto_prepare_on()) return false;
+// only at a quiet moment (auto_quiet), so a refused Parse cannot abort the client's work; a shape
+// met elsewhere (inside a transaction block) waits in its worker's queue for the next quiet
+// moment of any session there. A refused shape is remembered (SharedStatement::auto_rejected) and
+// its Queries go as they are.
+bool ClientSession::auto_prepare_query(const Frame& f, std::string_view sql, bool quiet) {
+  if (!server_) return false;
   const char status = tracker_.tx_status();
   if (status == 'E' || unsynced_ || tracker_.skipping()) return false;
   thread_local Parameterized p;
@@ -463,15 +496,11 @@ bool ClientSession::auto_prepare_query(const Frame& f, std::string_view sql) {
   StatementPtr stmt = auto_statement(p);
   if (stmt->auto_rejected.load(std::memory_order_relaxed)) return false;
   if (!server_->statements().contains(stmt->id) && !stmt->validated.load(std::memory_order_relaxed)) {
-    if (status != 'I' || !tracker_.idle() || pending_syncs_ != 0) return false;
-    ensure_prepared(stmt, false, {}, true);
-    auto_prepare_counters().tried.fetch_add(1, std::memory_order_relaxed);
-    protocol::encode(sout_, protocol::Sync{});
-    TrackedRequest r;
-    r.expect = Expect::ready;
-    r.on_reply = OnReply::swallow;
-    tracker_.push(std::move(r), undo_);
-    ++pending_syncs_;  // counted by the pump like the client's
+    if (!quiet) {
+      queue_probe(stmt);
+      return false;
+    }
+    probe_shape(stmt);
     sout_.append(cbuf_.readable().substr(f.offset, f.size));
     tracker_.push(Expect::ready);
     return true;

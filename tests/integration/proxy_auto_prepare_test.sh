@@ -4,7 +4,8 @@
 # (rows, column types, command tags, errors) equals the direct connection's, run after run (the
 # first run tries the shape, later ones run it prepared); the statement really is prepared on the
 # server; a shape the server refuses costs the client nothing (one error where PostgreSQL gives
-# one, never a stray reply); writes inside a transaction block commit or roll back as sent;
+# one, never a stray reply); writes inside a transaction block commit or roll back as sent, and a
+# shape met only inside blocks is tried later, outside one;
 # pgbench -S -M simple runs with zero failed transactions.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -72,6 +73,8 @@ if [[ "$PGSCALE_TEST_TARGET" == pgscale ]]; then
   prepared="$(through -c "SELECT statement FROM pg_prepared_statements WHERE name LIKE 'pgscale_s%' ORDER BY statement")"
   expect_match "the lookup shape is prepared on the server" "SELECT v, b, s FROM auto_t WHERE id = \\\$1" "$prepared"
   expect_match "the write shape is prepared on the server" "DELETE FROM auto_t WHERE id = \\\$1 RETURNING v" "$prepared"
+  # Met only inside transaction blocks: tried at a later quiet moment (a Query outside any block).
+  expect_match "a shape met inside blocks is prepared later" "UPDATE auto_t SET v = v \\+ \\\$1 WHERE id = \\\$2" "$prepared"
   if grep -q 'SELECT x FROM auto_t' <<<"$prepared"; then tfail "a refused shape is not prepared"; else pass "a refused shape is not prepared"; fi
   if grep -q 'SELECT 1; SELECT 2' <<<"$prepared"; then tfail "two statements are not prepared"; else pass "two statements are not prepared"; fi
 fi

@@ -12,9 +12,11 @@ using pgscale::proxy::auto_statement;
 using pgscale::proxy::kInt4Oid;
 using pgscale::proxy::kInt8Oid;
 using pgscale::proxy::kNumericOid;
+using pgscale::proxy::next_probe;
 using pgscale::proxy::number_type;
 using pgscale::proxy::Parameterized;
 using pgscale::proxy::parameterize;
+using pgscale::proxy::queue_probe;
 
 namespace {
 std::string text_of(std::string_view sql) {
@@ -201,4 +203,35 @@ TEST_CASE("auto_prepare: the relay's reply rules", "[auto_prepare]") {
     CHECK(t.on_server('Z', "I", true, before, after, replacement, sink) == A::forward);
     CHECK(t.idle());
   }
+}
+
+TEST_CASE("auto_prepare: shapes wait for a quiet moment once each, bounded", "[auto_prepare]") {
+  while (next_probe()) {
+  }
+  Parameterized a, b, c;
+  REQUIRE(parameterize("UPDATE probe_t SET v = 1 WHERE id = 2", a));
+  REQUIRE(parameterize("INSERT INTO probe_t VALUES (1)", b));
+  REQUIRE(parameterize("DELETE FROM probe_t WHERE id = 3", c));
+  auto sa = auto_statement(a), sb = auto_statement(b), sc = auto_statement(c);
+  queue_probe(sa);
+  queue_probe(sa);  // queued once
+  queue_probe(sb);
+  queue_probe(sc);
+  sb->validated.store(true);  // accepted meanwhile (by another session's try): skipped
+  CHECK(next_probe() == sa);
+  CHECK(next_probe() == sc);
+  CHECK(next_probe() == nullptr);
+  queue_probe(sa);  // again after it left the queue (its try may have been lost with its server)
+  CHECK(next_probe() == sa);
+  sa->auto_rejected.store(true);
+  queue_probe(sa);  // refused shapes are not queued
+  CHECK(next_probe() == nullptr);
+  for (int i = 0; i < 100; ++i) {
+    Parameterized p;
+    REQUIRE(parameterize("SELECT v FROM probe_t WHERE id = 1 AND k" + std::to_string(i) + " = 2", p));
+    queue_probe(pgscale::proxy::statement_registry().intern(p.text, p.types));
+  }
+  int n = 0;
+  while (next_probe()) ++n;
+  CHECK(n == 64);  // the queue's bound: the rest were dropped, to be queued when met again
 }
