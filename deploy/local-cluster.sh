@@ -171,14 +171,16 @@ make_tls() {
 }
 
 # Settings shared by every node (replicas inherit them through pg_basebackup). Small-machine tuning;
-# max_connections leaves room for 200-client benchmarks through pgscale and a direct baseline.
+# max_connections leaves room for a 200-client direct baseline while the benchmark's proxies keep
+# their idle server connections (six pgscale targets of 20, PgBouncer's 20, up to 200 Pgpool-II
+# children): 300 was exhausted once a sixth pgscale target joined.
 common_conf() {
   cat <<EOF
 
 # ---- added by pgscale deploy/local-cluster.sh ----
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$RUN_DIR'
-max_connections = 300
+max_connections = 600
 shared_buffers = 64MB
 work_mem = 4MB
 maintenance_work_mem = 32MB
