@@ -129,7 +129,7 @@ asio::awaitable<void> ClientSession::client_loop() {
 
 // Forwards the messages of one read as few writes as possible (usually one): frames that need
 // no rewriting are written straight from the client buffer; rewritten ones (prepared_relay.cpp)
-// go through sout_, together with the bytes around them. Returns false when the session must end.
+// go through sout(), together with the bytes around them. Returns false when the session must end.
 asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
   if (internal_busy_) co_await wait_internal_query();  // pgscale's own query on the attached server goes first
   size_t seg = 0;  // start of the bytes not yet forwarded or dropped
@@ -265,7 +265,7 @@ bool ClientSession::flush_segment_now(size_t from, size_t to, bool& ok, size_t& 
   ok = !client_gone_;
   sent = 0;
   if (!server_ || skipping_) {
-    sout_.clear();
+    sout().clear();
     return true;
   }
   std::string_view bytes = segment_bytes(from, to);
@@ -273,24 +273,24 @@ bool ClientSession::flush_segment_now(size_t from, size_t to, bool& ok, size_t& 
   note_sent(bytes);
   sent = server_->stream().try_write(bytes, ec);
   if (ec || sent < bytes.size()) return false;
-  sout_.clear();
+  sout().clear();
   return true;
 }
 
-// The bytes of [from, to) to forward; with rewritten frames pending in sout_ they are appended
+// The bytes of [from, to) to forward; with rewritten frames pending in sout() they are appended
 // there, so the segment goes out in one write.
 std::string_view ClientSession::segment_bytes(size_t from, size_t to) {
   std::string_view bytes = from < to ? cbuf_.readable().substr(from, to - from) : std::string_view{};
-  if (sout_.empty()) return bytes;
-  sout_.append(bytes);
-  return sout_;
+  if (sout().empty()) return bytes;
+  sout().append(bytes);
+  return sout();
 }
 
 asio::awaitable<bool> ClientSession::flush_segment_rest(size_t from, size_t to, size_t sent, error_code ec) {
   auto server = server_;  // keeps the connection alive across the write
-  std::string_view bytes = sout_.empty() ? cbuf_.readable().substr(from, to - from) : std::string_view(sout_);
+  std::string_view bytes = sout().empty() ? cbuf_.readable().substr(from, to - from) : std::string_view(sout());
   if (!ec && sent < bytes.size()) co_await server->stream().write_all(bytes.substr(sent), ec);
-  sout_.clear();
+  sout().clear();
   if (ec && server_ == server) co_await on_server_lost("write to server failed: " + ec.message());
   co_return !client_gone_;
 }

@@ -364,7 +364,7 @@ bool ClientSession::answer_directive_attached(const Frame& f, size_t& seg) {
   auto c = classify_frame(f);
   if (!c || !c->directive_only || !c->route_directive) return false;
   route().policy.note(*c);
-  if (f.offset > seg) sout_.append(cbuf_.readable().substr(seg, f.offset - seg));
+  if (f.offset > seg) sout().append(cbuf_.readable().substr(seg, f.offset - seg));
   seg = f.offset + f.size;
   push_local(directive_reply(*c), TrackedRequest::none, {}, {}, true);
   return true;

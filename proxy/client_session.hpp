@@ -122,7 +122,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void attach(Routed&& r);  // r.conn becomes the attached server; starts the pump
   asio::awaitable<void> answer_directive(const classifier::Classification& c);
   // SET pgscale.route while a server is attached: noted and answered in its place in the reply
-  // stream (true = the frame was consumed; bytes before it moved to sout_).
+  // stream (true = the frame was consumed; bytes before it moved to sout()).
   bool answer_directive_attached(const Frame& f, size_t& seg);
   // A Bind/Describe of a named statement about to go to a replica: kept for a retry elsewhere.
   void note_statement_use(const Frame& f);
@@ -213,7 +213,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   ClientStatements statements_;       // the client's protocol-level statement names
   ResponseTracker tracker_;           // replies the attached server owes, in order
   PreparedUndo undo_;
-  std::string sout_;                  // rewritten bytes for the server, written with the next flush
+  // Rewritten bytes for the server, written with the next flush (cold state: empty whenever the
+  // session can go idle).
+  std::string& sout() { return cold().sout; }
   // The pump's output when replies were dropped or inserted, and its scratch (cold state).
   std::string& pump_out() { return cold().pump_out; }
   std::string& before() { return cold().before; }
@@ -222,7 +224,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   SessionState state_;                // SET settings and pins (session_state.hpp)
   std::shared_ptr<const Settings> greeted_;  // ParameterStatus values of the greeting (session
                                              // defaults), shared by the sessions greeted alike
-  Settings told_;                     // reportable values the client holds now, where they differ from greeted_
+  // Reportable values the client holds now, where they differ from greeted_; made on the first
+  // difference (most sessions never have one).
+  std::unique_ptr<Settings> told_;
   bool drop_tail_ = false;            // drop the streamed tail of a frame pgscale refused
   bool attached_pinned_ = false;      // the attached server held this client's pinned state
   bool internal_busy_ = false;        // pgscale's own query runs on the attached server
@@ -326,6 +330,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     explicit Cold(const asio::any_io_executor& ex);
     SessionRouteState route;
     std::string pump_out;
+    std::string sout;
     std::string before, after, replacement;  // pump scratch (no allocation per message)
     FrameScanner sscan;
     std::string server_fatal_text;

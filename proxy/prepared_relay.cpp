@@ -202,7 +202,7 @@ void ClientSession::push_local(std::string bytes, uint8_t undo, StatementPtr stm
 // makes the server raise 26000 and enter PostgreSQL's own error state (transaction aborted, skip
 // to Sync); the tracker swaps that error for ours.
 void ClientSession::push_local_error(std::string_view code, std::string message) {
-  append_failing_bind(sout_);
+  append_failing_bind(sout());
   TrackedRequest r;
   r.expect = Expect::bind;
   r.on_reply = OnReply::replace_error;
@@ -229,18 +229,18 @@ void ClientSession::ensure_prepared(const StatementPtr& stmt, bool client_parse,
   }
   size_t capacity = rt_.config()->pool.prepared_statement_cache;
   for (const StatementPtr& victim : have.add(stmt, capacity)) {
-    append_close_statement(sout_, victim->server_name);
+    append_close_statement(sout(), victim->server_name);
     TrackedRequest c;
     c.expect = Expect::close;
     c.on_reply = OnReply::swallow;
     tracker_.push(std::move(c), undo_);
   }
-  append_close_statement(sout_, stmt->server_name);
+  append_close_statement(sout(), stmt->server_name);
   TrackedRequest c;
   c.expect = Expect::close;
   c.on_reply = OnReply::swallow;
   tracker_.push(std::move(c), undo_);
-  sout_ += stmt->parse_frame;
+  sout() += stmt->parse_frame;
   TrackedRequest p;
   p.expect = Expect::parse;
   p.on_reply = client_parse ? OnReply::forward : probe ? OnReply::probe : OnReply::swallow;
@@ -283,7 +283,7 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
       StatementPtr stmt = *target;
       ensure_prepared(stmt, false, {});
       std::string sql = rewrite_execute(parse.query, ex, stmt->server_name);
-      protocol::encode(sout_, protocol::Parse{"", sql, parse.param_types});
+      protocol::encode(sout(), protocol::Parse{"", sql, parse.param_types});
       tracker_.push(Expect::parse);
       return true;
     }
@@ -336,8 +336,8 @@ bool ClientSession::handle_bind(const Frame& f, std::string_view body) {
     r.on_reply = OnReply::replace_error;
     append_error(r.text, Severity::error, kUnknownStatement, quoted(names.statement) + " does not exist");
   }
-  append_bind_header(sout_, frame_length(frame), names, target);
-  sout_.append(body.substr(names.names_end));  // values; a streamed tail follows as is
+  append_bind_header(sout(), frame_length(frame), names, target);
+  sout().append(body.substr(names.names_end));  // values; a streamed tail follows as is
   tracker_.push(std::move(r), undo_);
   // A named DEALLOCATE ALL / DISCARD ALL runs when executed, right after this Bind.
   if (stmt && stmt->deallocates) forwarded_deallocation(analyze_effects(stmt->query), statements_, server_.get(), status);
@@ -368,9 +368,9 @@ bool ClientSession::handle_describe_close(const Frame& f, std::string_view body)
   r.expect = Expect::describe;
   if (stmt) {
     ensure_prepared(stmt, false, {});
-    append_describe_statement(sout_, stmt->server_name);
+    append_describe_statement(sout(), stmt->server_name);
   } else {
-    append_describe_statement(sout_, kMissingStatement);
+    append_describe_statement(sout(), kMissingStatement);
     r.on_reply = OnReply::replace_error;
     append_error(r.text, Severity::error, kUnknownStatement, quoted(name) + " does not exist");
   }
@@ -433,10 +433,10 @@ bool ClientSession::handle_query(const Frame& f, std::string_view body) {
     // inserted Parse, so a Parse error cannot make the server skip the Query (the client would
     // wait forever); not inside the client's own unsynced pipeline, whose Sync it would steal.
     StatementPtr stmt = *target;
-    size_t before = sout_.size();
+    size_t before = sout().size();
     ensure_prepared(stmt, false, {});
-    if (sout_.size() != before && !unsynced_) {
-      protocol::encode(sout_, protocol::Sync{});
+    if (sout().size() != before && !unsynced_) {
+      protocol::encode(sout(), protocol::Sync{});
       TrackedRequest r;
       r.expect = Expect::ready;
       r.on_reply = OnReply::swallow;
@@ -444,7 +444,7 @@ bool ClientSession::handle_query(const Frame& f, std::string_view body) {
       ++pending_syncs_;  // its ReadyForQuery is counted by the pump like the client's
     }
     std::string rewritten = rewrite_execute(sql, ex, stmt->server_name);
-    protocol::encode(sout_, protocol::Query{rewritten});
+    protocol::encode(sout(), protocol::Query{rewritten});
     tracker_.push(Expect::ready);
     return true;
   }
@@ -470,7 +470,7 @@ bool ClientSession::auto_quiet() const {
 void ClientSession::probe_shape(const StatementPtr& stmt) {
   ensure_prepared(stmt, false, {}, true);
   auto_prepare_counters().tried.fetch_add(1, std::memory_order_relaxed);
-  protocol::encode(sout_, protocol::Sync{});
+  protocol::encode(sout(), protocol::Sync{});
   TrackedRequest r;
   r.expect = Expect::ready;
   r.on_reply = OnReply::swallow;
@@ -501,12 +501,12 @@ bool ClientSession::auto_prepare_query(const Frame& f, std::string_view sql, boo
       return false;
     }
     probe_shape(stmt);
-    sout_.append(cbuf_.readable().substr(f.offset, f.size));
+    sout().append(cbuf_.readable().substr(f.offset, f.size));
     tracker_.push(Expect::ready);
     return true;
   }
   ensure_prepared(stmt, false, {});
-  append_execution(sout_, stmt->server_name, p);
+  append_execution(sout(), stmt->server_name, p);
   TrackedRequest b;
   b.expect = Expect::bind;
   b.on_reply = OnReply::swallow;
@@ -523,18 +523,18 @@ bool ClientSession::auto_prepare_query(const Frame& f, std::string_view sql, boo
 }
 
 // One frame that plan_frame() did not let through as is. `seg` is the start of the client bytes
-// not yet forwarded: they go to sout_ first, so rewritten frames keep their place in the stream.
+// not yet forwarded: they go to sout() first, so rewritten frames keep their place in the stream.
 // Returns forward (the frame goes as is), special (replaced by rewritten frames) or local (answered
 // here, nothing sent).
 ClientSession::FramePlan ClientSession::handle_special(const Frame& f, size_t& seg) {
   std::string_view data = cbuf_.readable();
   if (server_ && f.offset > seg) {
-    sout_.append(data.substr(seg, f.offset - seg));
+    sout().append(data.substr(seg, f.offset - seg));
     seg = f.offset;
   }
   std::string_view body = data.substr(f.offset + 5, f.size - 5);
   bool replaced = false;
-  size_t sent_before = sout_.size();
+  size_t sent_before = sout().size();
   switch (f.tag) {
     case 'P': replaced = handle_parse(f, body); break;
     case 'B': replaced = handle_bind(f, body); break;
@@ -572,7 +572,7 @@ ClientSession::FramePlan ClientSession::handle_special(const Frame& f, size_t& s
   }
   seg = f.offset + f.size;
   bool local = f.tag == 'C' || f.tag == 'S' || f.tag == 'H' || f.tag == 'E' || (f.tag == 'P' && !server_) ||
-               (f.tag == 'Q' && sout_.size() == sent_before) || answered_here(statements_.local(), f.tag, body);
+               (f.tag == 'Q' && sout().size() == sent_before) || answered_here(statements_.local(), f.tag, body);
   return local ? FramePlan::local : FramePlan::special;
 }
 

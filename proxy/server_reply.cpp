@@ -244,7 +244,7 @@ asio::awaitable<void> ClientSession::on_server_lost(std::string why) {
   if (server_) server_->stream().close();
   release_server(false);
   tracker_.reset(undo_);  // nothing more comes from that server; undo what it never confirmed
-  sout_.clear();
+  sout().clear();
   if (!is_transaction_mode()) {
     co_await fatal(sqlstate::connection_failure, "server connection lost: " + why);
     client_gone_ = true;

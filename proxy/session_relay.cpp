@@ -96,13 +96,17 @@ const std::string* find_value(const Settings& s, std::string_view name) {
 void ClientSession::note_parameter_status(std::string_view name, std::string_view value) {
   if (!correctable(name)) return;
   const std::string* greeted = greeted_ ? find_value(*greeted_, name) : nullptr;
-  for (auto it = told_.begin(); it != told_.end(); ++it) {
-    if (it->first != name) continue;
-    if (greeted && *greeted == value) told_.erase(it);
-    else it->second.assign(value);
-    return;
+  if (told_) {
+    for (auto it = told_->begin(); it != told_->end(); ++it) {
+      if (it->first != name) continue;
+      if (greeted && *greeted == value) told_->erase(it);
+      else it->second.assign(value);
+      return;
+    }
   }
-  if (!greeted || *greeted != value) told_.emplace_back(std::string(name), std::string(value));
+  if (greeted && *greeted == value) return;
+  if (!told_) told_ = std::make_unique<Settings>();
+  told_->emplace_back(std::string(name), std::string(value));
 }
 
 // ParameterStatus messages that bring the client's view in line with its session state: a
@@ -121,14 +125,14 @@ std::string ClientSession::parameter_corrections() {
   if (greeted_) {
     for (const auto& [name, greeted] : *greeted_) {  // the greeting's order, as before
       if (!correctable(name)) continue;
-      const std::string* told = find_value(told_, name);
+      const std::string* told = told_ ? find_value(*told_, name) : nullptr;
       correct(name, told ? *told : greeted);
     }
   }
-  for (size_t i = 0; i < told_.size(); ++i) {  // names the greeting did not have
-    if (greeted_ && find_value(*greeted_, told_[i].first)) continue;
-    std::string name = told_[i].first;
-    correct(name, told_[i].second);
+  for (size_t i = 0; told_ && i < told_->size(); ++i) {  // names the greeting did not have
+    if (greeted_ && find_value(*greeted_, (*told_)[i].first)) continue;
+    std::string name = (*told_)[i].first;
+    correct(name, (*told_)[i].second);
   }
   return out;
 }
