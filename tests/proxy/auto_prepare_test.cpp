@@ -165,12 +165,16 @@ TEST_CASE("auto_prepare: the relay's reply rules", "[auto_prepare]") {
     t.undo = undo;
     return t;
   };
-  SECTION("Bind, Describe, Execute, Sync answer as a Query") {
-    ResponseTracker t;
+  // What auto_prepare_query pushes for a statement already on the server.
+  auto push_execution = [&](ResponseTracker& t) {
     t.push(req(E::bind, R::swallow), sink);
     t.push(req(E::describe, R::rows_only), sink);
     t.push(E::execute);
     t.push(E::ready);
+  };
+  SECTION("Bind, Describe, Execute, Sync answer as a Query") {
+    ResponseTracker t;
+    push_execution(t);
     CHECK(t.on_server('2', "", true, before, after, replacement, sink) == A::drop);
     CHECK(t.on_server('T', "", true, before, after, replacement, sink) == A::forward);
     CHECK(t.on_server('D', "", true, before, after, replacement, sink) == A::forward);
@@ -180,10 +184,7 @@ TEST_CASE("auto_prepare: the relay's reply rules", "[auto_prepare]") {
   }
   SECTION("a statement without rows: NoData is dropped") {
     ResponseTracker t;
-    t.push(req(E::bind, R::swallow), sink);
-    t.push(req(E::describe, R::rows_only), sink);
-    t.push(E::execute);
-    t.push(E::ready);
+    push_execution(t);
     CHECK(t.on_server('2', "", true, before, after, replacement, sink) == A::drop);
     CHECK(t.on_server('n', "", true, before, after, replacement, sink) == A::drop);
     CHECK(t.on_server('C', "UPDATE 1", true, before, after, replacement, sink) == A::forward);
