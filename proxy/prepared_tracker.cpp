@@ -95,6 +95,10 @@ ResponseTracker::Action ResponseTracker::on_server(char tag, std::string_view bo
 }
 
 void ResponseTracker::reset(UndoSink& sink) {
+  // A try that never got its answer was not refused: its shape may be tried again.
+  if (queue_) {
+    for (TrackedRequest& r : *queue_) r.undo &= static_cast<uint8_t>(~TrackedRequest::reject_auto);
+  }
   while (!idle()) fail_front(sink);
   special_ = 0;
   skipping_ = false;

@@ -204,6 +204,16 @@ TEST_CASE("auto_prepare: the relay's reply rules", "[auto_prepare]") {
     CHECK(t.on_server('Z', "I", true, before, after, replacement, sink) == A::forward);
     CHECK(t.idle());
   }
+  SECTION("a try lost with its server is undone but not a refusal") {
+    ResponseTracker t;
+    t.push(req(E::parse, R::probe, TrackedRequest::drop_server_statement | TrackedRequest::reject_auto), sink);
+    t.push(req(E::ready, R::swallow), sink);
+    t.reset(sink);
+    CHECK(sink.undone == 1);
+    CHECK((sink.last & TrackedRequest::drop_server_statement) != 0);
+    CHECK((sink.last & TrackedRequest::reject_auto) == 0);
+    CHECK(t.idle());
+  }
 }
 
 TEST_CASE("auto_prepare: shapes wait for a quiet moment once each, bounded", "[auto_prepare]") {
