@@ -5,6 +5,7 @@
 #include <cstring>
 #include <functional>
 
+#include "protocol/wire.hpp"
 #include "proxy/sql_lex.hpp"
 
 namespace pgscale::proxy {
@@ -35,13 +36,10 @@ constexpr std::array<unsigned char, 256> kClass = [] {
   return t;
 }();
 inline unsigned char byte_class(char c) { return kClass[static_cast<unsigned char>(c)]; }
-// scan.l ident_cont: letters, digits, '_', '$', bytes >= 0x80.
+// scan.l ident_cont, as a table.
 constexpr std::array<bool, 256> kIdentCont = [] {
   std::array<bool, 256> t{};
-  for (int c = 0; c < 256; ++c) {
-    t[static_cast<size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                                c == '_' || c == '$' || c >= 0x80;
-  }
+  for (int c = 0; c < 256; ++c) t[static_cast<size_t>(c)] = sql_lex::ident_char(static_cast<unsigned char>(c));
   return t;
 }();
 inline bool ident_cont(char c) { return kIdentCont[static_cast<unsigned char>(c)]; }
@@ -62,12 +60,7 @@ enum WordBits : unsigned char {
   kInsert = 32,
 };
 
-// The word's letters folded to lower case, first letter in the low byte (n <= 8).
-constexpr uint64_t pack(std::string_view k) {
-  uint64_t v = 0;
-  for (size_t q = k.size(); q-- > 0;) v = (v << 8) | static_cast<unsigned char>(k[q]);
-  return v;
-}
+using sql_lex::pack;
 
 // `w` must be followed by at least 8 readable bytes or end 8 bytes or more into its text (the
 // caller checks). Bit 5 set in each byte folds ASCII letters to lower case; a word holds only
@@ -79,8 +72,8 @@ unsigned char word_bits(std::string_view w, bool can_load8) {
   if (can_load8) {
     std::memcpy(&v, w.data(), 8);
     if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
-    if (n < 8) v &= ~uint64_t{0} >> (8 * (8 - n));
-    v |= 0x2020202020202020ull & (n < 8 ? ~uint64_t{0} >> (8 * (8 - n)) : ~uint64_t{0});
+    const uint64_t mask = n < 8 ? ~uint64_t{0} >> (8 * (8 - n)) : ~uint64_t{0};
+    v = (v | 0x2020202020202020ull) & mask;
   } else {
     for (size_t q = (n > 8 ? 8 : n); q-- > 0;) v = (v << 8) | (static_cast<unsigned char>(w[q]) | 0x20u);
   }
@@ -248,22 +241,9 @@ class Scanner {
   }
 
   bool number(size_t& i) {
-    size_t p = i;
-    while (p < s_.size() && is_digit(s_[p])) ++p;
-    if (p < s_.size() && s_[p] == '.' && !(p + 1 < s_.size() && s_[p + 1] == '.')) {
-      ++p;
-      while (p < s_.size() && is_digit(s_[p])) ++p;
-    }
-    if (p < s_.size() && (s_[p] == 'e' || s_[p] == 'E')) {
-      size_t q = p + 1;
-      if (q < s_.size() && (s_[q] == '+' || s_[q] == '-')) ++q;
-      if (q < s_.size() && is_digit(s_[q])) {
-        p = q;
-        while (p < s_.size() && is_digit(s_[p])) ++p;
-      }
-    }
+    const size_t p = sql_lex::number_end(s_, i);
     // Trailing junk (PostgreSQL 15 rejects 123abc) or "1..": the server decides, as a Query.
-    if (p < s_.size() && (sql_lex::ident_char(static_cast<unsigned char>(s_[p])) || s_[p] == '.')) return false;
+    if (p < s_.size() && (ident_cont(s_[p]) || s_[p] == '.')) return false;
     const std::string_view n = s_.substr(i, p - i);
     i = p;
     started();
@@ -413,33 +393,19 @@ StatementPtr next_probe() {
   return nullptr;
 }
 
-namespace {
-void put_u32(std::string& out, uint32_t v) {
-  const char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-                     static_cast<char>(v)};
-  out.append(b, 4);
-}
-void put_u16(std::string& out, uint16_t v) {
-  out += static_cast<char>(v >> 8);
-  out += static_cast<char>(v);
-}
-}  // namespace
-
 void append_execution(std::string& out, std::string_view statement, const Parameterized& p) {
-  size_t len = 4 + 1 + statement.size() + 1 + 2 + 2 + 2;
-  for (std::string_view v : p.values) len += 4 + v.size();
-  out += 'B';
-  put_u32(out, static_cast<uint32_t>(len));
-  out += '\0';  // unnamed portal
-  out.append(statement);
-  out += '\0';
+  using namespace protocol;
+  const size_t bind = begin_message(out, 'B');
+  put_cstring(out, "");  // unnamed portal
+  put_cstring(out, statement);
   put_u16(out, 0);  // every parameter in text format
   put_u16(out, static_cast<uint16_t>(p.values.size()));
   for (std::string_view v : p.values) {
     put_u32(out, static_cast<uint32_t>(v.size()));
-    out.append(v);
+    put_bytes(out, v);
   }
   put_u16(out, 0);  // every result column in text format, as a Query's
+  end_message(out, bind);
   static constexpr char kTail[] = {'D', 0, 0, 0, 6, 'P', 0,      // Describe the unnamed portal
                                    'E', 0, 0, 0, 9, 0, 0, 0, 0, 0,  // Execute it, all rows
                                    'S', 0, 0, 0, 4};                // Sync

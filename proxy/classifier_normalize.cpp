@@ -90,13 +90,7 @@ bool mentions_pgscale(std::string_view text) {
   return false;
 }
 
-// A keyword of 2..7 lower-case letters packed into an integer, first letter in the low byte (the
-// order a little-endian load of the text gives).
-constexpr std::uint64_t pack(std::string_view k) {
-  std::uint64_t v = 0;
-  for (std::size_t q = k.size(); q-- > 0;) v = (v << 8) | static_cast<unsigned char>(k[q]);
-  return v;
-}
+using sql_lex::pack;
 
 // Keywords that nest expressions. `v` is the word's bytes with bit 5 set in each (ASCII letters
 // fold to lower case; a word holds only letters, digits, '_', '$' and bytes >= 0x80, and none of
@@ -298,19 +292,7 @@ class Scanner {
   }
 
   const char* number(const char* p) {
-    while (p < end_ && is_digit(*p)) ++p;
-    if (p < end_ && *p == '.' && !(p + 1 < end_ && p[1] == '.')) {
-      ++p;
-      while (p < end_ && is_digit(*p)) ++p;
-    }
-    if (p < end_ && (*p == 'e' || *p == 'E')) {
-      const char* q = p + 1;
-      if (q < end_ && (*q == '+' || *q == '-')) ++q;
-      if (q < end_ && is_digit(*q)) {
-        p = q;
-        while (p < end_ && is_digit(*p)) ++p;
-      }
-    }
+    p = ptr(sql_lex::number_end(s_, at(p)));
     // PostgreSQL 15 rejects "trailing junk" (123abc); do not guess how such text tokenises.
     if (p < end_ && is_ident_char(*p)) not_cacheable();
     *w_++ = kNumber;

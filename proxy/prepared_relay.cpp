@@ -456,8 +456,8 @@ bool ClientSession::handle_query(const Frame& f, std::string_view body) {
 }
 
 bool ClientSession::auto_prepare_on() const {
-  const auto& pool = rt_.config()->pool;
-  return pool.auto_prepare && pool.prepared_statement_cache > 0;
+  const auto cfg = rt_.config();  // held: a reload may replace the runtime's snapshot meanwhile
+  return cfg->pool.auto_prepare && cfg->pool.prepared_statement_cache > 0;
 }
 
 // Nothing in flight and no transaction open: a Parse of pgscale's cannot disturb the client.

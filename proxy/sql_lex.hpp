@@ -5,6 +5,7 @@
 // *_end function takes the index of the token's first byte and returns the index just past the
 // token, or npos when the text ends first (unterminated). No allocation.
 #include <cstddef>
+#include <cstdint>
 #include <string_view>
 
 namespace pgscale::sql_lex {
@@ -12,10 +13,10 @@ namespace pgscale::sql_lex {
 inline constexpr std::size_t npos = std::string_view::npos;
 
 // scan.l ident_start / ident_cont (bytes >= 0x80 are letters there).
-inline bool ident_start(unsigned char c) {
+constexpr bool ident_start(unsigned char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
 }
-inline bool ident_char(unsigned char c) { return ident_start(c) || (c >= '0' && c <= '9') || c == '$'; }
+constexpr bool ident_char(unsigned char c) { return ident_start(c) || (c >= '0' && c <= '9') || c == '$'; }
 
 // "--" up to the first newline or carriage return (scan.l non_newline), which is not part of it.
 inline std::size_t line_comment_end(std::string_view s, std::size_t i) {
@@ -69,6 +70,35 @@ inline std::size_t dollar_tag_length(std::string_view s, std::size_t i) {
 inline std::size_t dollar_quote_end(std::string_view s, std::size_t i, std::size_t tag_length) {
   const std::size_t close = s.find(s.substr(i, tag_length), i + tag_length);
   return close == npos ? npos : close + tag_length;
+}
+
+// A number: digits [. digits] [e [+-] digits] (scan.l integer, decimal, real), starting at a digit
+// or at '.' followed by a digit. "1..2" ends before the first '.'; an 'e' without digits is not
+// part of it. Callers look at what follows: PostgreSQL 15 rejects trailing junk (123abc).
+inline std::size_t number_end(std::string_view s, std::size_t i) {
+  auto digit = [&](std::size_t k) { return k < s.size() && s[k] >= '0' && s[k] <= '9'; };
+  while (digit(i)) ++i;
+  if (i < s.size() && s[i] == '.' && !(i + 1 < s.size() && s[i + 1] == '.')) {
+    ++i;
+    while (digit(i)) ++i;
+  }
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    std::size_t q = i + 1;
+    if (q < s.size() && (s[q] == '+' || s[q] == '-')) ++q;
+    if (digit(q)) {
+      i = q;
+      while (digit(i)) ++i;
+    }
+  }
+  return i;
+}
+
+// A keyword of up to 8 lower-case letters packed into an integer, first letter in the low byte:
+// what a little-endian 8-byte load of the text gives, for one compare per keyword.
+constexpr std::uint64_t pack(std::string_view k) {
+  std::uint64_t v = 0;
+  for (std::size_t q = k.size(); q-- > 0;) v = (v << 8) | static_cast<unsigned char>(k[q]);
+  return v;
 }
 
 }  // namespace pgscale::sql_lex
