@@ -99,6 +99,18 @@ void check_nodes(const Config& c, Validator& v) {
       }
       if (node.host.empty()) v.add(np + ".host", "required");
       if (node.port == 0) v.add(np + ".port", "must be 1..65535");
+      if (!node.host.empty() && node.host.front() == '/') {
+        // A unix-domain socket directory (libpq's rule): the socket is <dir>/.s.PGSQL.<port>,
+        // whose path must fit sockaddr_un (107 bytes), and it carries no TLS.
+        const size_t path_len = node.host.size() + (node.host.back() == '/' ? 0 : 1) + 9 + std::to_string(node.port).size();
+        if (path_len > 107) {
+          v.add(np + ".host", "socket directory too long: " + node.host + "/.s.PGSQL." + std::to_string(node.port) +
+                                  " is over the 107 bytes a unix-domain socket path may have");
+        }
+        if (c.pool.server_tls == ServerTlsMode::require) {
+          v.add(np + ".host", "a unix-domain socket directory has no TLS, but pool.server_tls is require");
+        }
+      }
       if (node.host.empty() || v.bad(np + ".host") || v.bad(np + ".port")) continue;
       const std::string addr = node.host + ":" + std::to_string(node.port);
       if (auto [it, fresh] = addresses.emplace(addr, np); !fresh) {

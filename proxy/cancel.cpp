@@ -79,21 +79,15 @@ boost::asio::awaitable<void> send_cancel(boost::asio::any_io_executor ex, Cancel
                                          std::chrono::milliseconds timeout) {
   namespace asio = boost::asio;
   constexpr auto tuple = asio::as_tuple(asio::use_awaitable);
-  tcp::resolver resolver(ex);
-  auto [rec, results] = co_await resolver.async_resolve(target.host, std::to_string(target.port), tuple);
-  if (rec) {
-    spdlog::warn("cancel: cannot resolve {}: {}", target.host, rec.message());
-    co_return;
-  }
-  tcp::socket sock(ex);
+  StreamSocket sock(ex);
   Deadline deadline(ex);
   deadline.arm(timeout, [&sock] {
     error_code ignored;
     sock.close(ignored);
   });
-  auto [cec, ep] = co_await asio::async_connect(sock, results, tuple);
-  if (cec) {
-    spdlog::warn("cancel: cannot connect to {}:{}: {}", target.host, target.port, cec.message());
+  std::string error;
+  if (!co_await connect_server_socket(sock, target.host, target.port, error)) {
+    spdlog::warn("cancel: {}", error);
     co_return;
   }
   std::string pkt;

@@ -127,7 +127,7 @@ bool ParkedSockets::park(ClientSession& s) {
     return false;
   }
   s.parked_fd_ = fd;
-  s.parked_v6_ = local.protocol() == tcp::v6();
+  s.parked_v6_ = local.protocol().family() == AF_INET6;
   auto self = s.shared_from_this();
   s.park_next_ = std::move(head_);
   if (s.park_next_) s.park_next_->park_prev_ = &s;
@@ -166,7 +166,7 @@ void ParkedSockets::wake(ClientSession& s) {
   auto self = unlink(s);
   s.parked_fd_ = -1;
   error_code ec;
-  s.client_.socket().assign(s.parked_v6_ ? tcp::v6() : tcp::v4(), fd, ec);
+  s.client_.socket().assign(StreamSocket::protocol_type(s.parked_v6_ ? AF_INET6 : AF_INET, IPPROTO_TCP), fd, ec);
   if (ec) {
     spdlog::warn("client {}: cannot watch the socket again: {}", s.peer_, ec.message());
     ::close(fd);

@@ -14,7 +14,8 @@
 namespace pgscale::proxy::reactor_readiness {
 
 namespace asio = boost::asio;
-using tcp = asio::ip::tcp;
+using Socket = asio::generic::stream_protocol::socket;
+using Protocol = asio::generic::stream_protocol;
 
 #ifdef PGSCALE_REACTOR_READINESS
 namespace {
@@ -27,8 +28,8 @@ struct Expose {
   friend typename Tag::type member_of(Tag) { return Member; }
 };
 
-using BasicSocket = asio::basic_socket<tcp, asio::any_io_executor>;
-using SocketImpl = asio::detail::io_object_impl<asio::detail::reactive_socket_service<tcp>, asio::any_io_executor>;
+using BasicSocket = asio::basic_socket<Protocol, asio::any_io_executor>;
+using SocketImpl = asio::detail::io_object_impl<asio::detail::reactive_socket_service<Protocol>, asio::any_io_executor>;
 using Reactor = asio::detail::epoll_reactor;
 using ReactorMutex = asio::detail::conditionally_enabled_mutex;  // epoll_reactor::mutex (a private name)
 using DescriptorState = std::remove_pointer_t<Reactor::per_descriptor_data>;
@@ -50,7 +51,7 @@ template struct Expose<SocketImplTag, &BasicSocket::impl_>;
 template struct Expose<SpeculativeTag, &DescriptorState::try_speculative_>;
 template struct Expose<MutexTag, &DescriptorState::mutex_>;
 
-DescriptorState* state_of(tcp::socket& s) noexcept {
+DescriptorState* state_of(Socket& s) noexcept {
   BasicSocket& base = s;
   return (base.*member_of(SocketImplTag{})).get_implementation().reactor_data_;
 }
@@ -59,21 +60,21 @@ DescriptorState* state_of(tcp::socket& s) noexcept {
 
 bool supported() noexcept { return true; }
 
-bool owned_by_this_thread(tcp::socket& s) noexcept {
+bool owned_by_this_thread(Socket& s) noexcept {
   const auto* ex = s.get_executor().target<asio::io_context::executor_type>();
   return ex != nullptr && ex->running_in_this_thread();
 }
 
-bool maybe_readable_here(tcp::socket& s) noexcept {
+bool maybe_readable_here(Socket& s) noexcept {
   DescriptorState* st = state_of(s);
   return st == nullptr || (st->*member_of(SpeculativeTag{}))[Reactor::read_op];
 }
 
-void mark_drained_here(tcp::socket& s) noexcept {
+void mark_drained_here(Socket& s) noexcept {
   if (DescriptorState* st = state_of(s)) (st->*member_of(SpeculativeTag{}))[Reactor::read_op] = false;
 }
 
-bool maybe_readable(tcp::socket& s) noexcept {
+bool maybe_readable(Socket& s) noexcept {
   if (owned_by_this_thread(s)) return maybe_readable_here(s);
   DescriptorState* st = state_of(s);
   if (st == nullptr) return true;
@@ -84,10 +85,10 @@ bool maybe_readable(tcp::socket& s) noexcept {
 #else
 
 bool supported() noexcept { return false; }
-bool maybe_readable(tcp::socket&) noexcept { return true; }
-bool owned_by_this_thread(tcp::socket&) noexcept { return false; }
-bool maybe_readable_here(tcp::socket&) noexcept { return true; }
-void mark_drained_here(tcp::socket&) noexcept {}
+bool maybe_readable(Socket&) noexcept { return true; }
+bool owned_by_this_thread(Socket&) noexcept { return false; }
+bool maybe_readable_here(Socket&) noexcept { return true; }
+void mark_drained_here(Socket&) noexcept {}
 
 #endif
 

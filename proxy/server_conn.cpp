@@ -29,7 +29,7 @@ constexpr uint32_t kMaxQueryReply = 64u << 20;   // pgscale's own queries return
 constexpr int kMaxQueryMessages = 1'000'000;
 }  // namespace
 
-ServerConn::ServerConn(tcp::socket socket, std::string node_name, std::string host, uint16_t port)
+ServerConn::ServerConn(StreamSocket socket, std::string node_name, std::string host, uint16_t port)
     : stream_(std::move(socket)),
       node_name_(std::move(node_name)),
       host_(std::move(host)),
@@ -84,21 +84,11 @@ asio::awaitable<std::shared_ptr<ServerConn>> ServerConn::connect(asio::any_io_ex
                                                                  const ServerCredentials& creds,
                                                                  asio::ssl::context& tls_ctx,
                                                                  ConnectError& err) {
-  tcp::resolver resolver(ex);
-  auto [rec, results] = co_await resolver.async_resolve(spec.host, std::to_string(spec.port), kTuple);
-  if (rec) {
-    err.message = fmt::format("cannot resolve {}: {}", spec.host, rec.message());
-    co_return nullptr;
-  }
-  auto conn = std::make_shared<ServerConn>(tcp::socket(ex), spec.node_name, spec.host, spec.port);
-  // One deadline for the whole setup: TCP, TLS, authentication and the first ReadyForQuery.
+  auto conn = std::make_shared<ServerConn>(StreamSocket(ex), spec.node_name, spec.host, spec.port);
+  // One deadline for the whole setup: connect, TLS, authentication and the first ReadyForQuery.
   Deadline deadline(ex);
   deadline.arm(spec.connect_timeout, [c = conn.get()] { c->stream_.close(); });
-  auto [cec, ep] = co_await asio::async_connect(conn->stream_.socket(), results, kTuple);
-  bool ok = !cec;
-  if (!ok) err.message = fmt::format("cannot connect to {}:{}: {}", spec.host, spec.port, cec.message());
-  error_code ignored;
-  if (ok) conn->stream_.socket().set_option(tcp::no_delay(true), ignored);
+  bool ok = co_await connect_server_socket(conn->stream_.socket(), spec.host, spec.port, err.message);
   if (ok) ok = co_await conn->negotiate_tls(spec.tls, tls_ctx, err);
   if (ok) {
     protocol::StartupMessage sm;
@@ -124,6 +114,12 @@ asio::awaitable<std::shared_ptr<ServerConn>> ServerConn::connect(asio::any_io_ex
 asio::awaitable<bool> ServerConn::negotiate_tls(config::ServerTlsMode mode, asio::ssl::context& ctx,
                                                 ConnectError& err) {
   if (mode == config::ServerTlsMode::disable) co_return true;
+  if (is_socket_directory(host_)) {
+    // PostgreSQL answers 'N' on its unix-domain socket; libpq does not ask there either.
+    if (mode != config::ServerTlsMode::require) co_return true;
+    err.message = "pool.server_tls is require, but " + host_ + " is a unix-domain socket, which has no TLS";
+    co_return false;
+  }
   std::string req;
   protocol::encode_ssl_request(req);
   if (!co_await send(req, err)) co_return false;

@@ -59,7 +59,7 @@ struct ConnectError {
 
 class ServerConn {
  public:
-  ServerConn(tcp::socket socket, std::string node_name, std::string host, uint16_t port);
+  ServerConn(StreamSocket socket, std::string node_name, std::string host, uint16_t port);
 
   static asio::awaitable<std::shared_ptr<ServerConn>> connect(asio::any_io_executor ex,
                                                               const ServerSpec& spec,

@@ -9,7 +9,12 @@
 
 #include <sys/socket.h>
 
+#include <boost/asio/connect.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/ip/tcp.hpp>
+
 #include <cerrno>
+#include <cstring>
 
 namespace pgscale::proxy {
 
@@ -17,10 +22,11 @@ namespace {
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 }
 
-Stream::Stream(tcp::socket socket) : socket_(std::move(socket)) {
+Stream::Stream(StreamSocket socket) : socket_(std::move(socket)) {
   error_code ignored;
-  // Small request/response messages: never let Nagle delay a ReadyForQuery.
-  socket_.set_option(tcp::no_delay(true), ignored);
+  // Small request/response messages: never let Nagle delay a ReadyForQuery. (Fails harmlessly
+  // on a unix-domain socket or one not yet connected; connect_stream_socket sets it then.)
+  if (socket_.is_open()) socket_.set_option(tcp::no_delay(true), ignored);
 }
 
 Stream::~Stream() = default;
@@ -51,7 +57,7 @@ asio::awaitable<void> Stream::wait_readable(error_code& ec) {
     co_return;
   }
   if (tls_ && SSL_pending(tls_->native_handle()) > 0) co_return;
-  std::tie(ec) = co_await socket_.async_wait(tcp::socket::wait_read, kTuple);
+  std::tie(ec) = co_await socket_.async_wait(StreamSocket::wait_read, kTuple);
 }
 
 bool Stream::tls_pending() const noexcept { return tls_ && SSL_pending(tls_->native_handle()) > 0; }
@@ -89,7 +95,7 @@ size_t Stream::try_write(std::string_view bytes, error_code& ec) noexcept {
 asio::awaitable<void> Stream::start_tls(asio::ssl::context& ctx,
                                         asio::ssl::stream_base::handshake_type type,
                                         error_code& ec) {
-  tls_ = std::make_unique<asio::ssl::stream<tcp::socket&>>(socket_, ctx);
+  tls_ = std::make_unique<asio::ssl::stream<StreamSocket&>>(socket_, ctx);
   std::tie(ec) = co_await tls_->async_handshake(type, kTuple);
 }
 
@@ -105,14 +111,14 @@ void Stream::close() noexcept {
     close_descriptor();
     return;
   }
-  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  socket_.shutdown(StreamSocket::shutdown_send, ignored);
   socket_.cancel(ignored);
 }
 
 void Stream::close_descriptor() noexcept {
   error_code ignored;
   closed_ = true;
-  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.shutdown(StreamSocket::shutdown_both, ignored);
   socket_.close(ignored);
 }
 
@@ -131,7 +137,59 @@ std::string Stream::peer() const {
   error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   if (ec) return "?";
-  return ep.address().to_string() + ":" + std::to_string(ep.port());
+  const int family = ep.protocol().family();
+  if (family == AF_INET || family == AF_INET6) {
+    tcp::endpoint ip;
+    if (ep.size() > ip.capacity()) return "?";
+    std::memcpy(ip.data(), ep.data(), ep.size());
+    ip.resize(ep.size());
+    return ip.address().to_string() + ":" + std::to_string(ip.port());
+  }
+  if (family == AF_UNIX) {
+    asio::local::stream_protocol::endpoint path;
+    if (ep.size() > path.capacity()) return "?";
+    std::memcpy(path.data(), ep.data(), ep.size());
+    path.resize(ep.size());
+    return path.path();
+  }
+  return "?";
+}
+
+asio::awaitable<bool> connect_server_socket(StreamSocket& socket, const std::string& host, uint16_t port,
+                                            std::string& error) {
+  if (is_socket_directory(host)) {
+    std::string path = host;
+    if (path.back() != '/') path += '/';
+    path += ".s.PGSQL." + std::to_string(port);
+    asio::local::stream_protocol::endpoint probe;
+    if (path.size() >= probe.capacity() - sizeof(sa_family_t)) {  // sun_path holds ~107 bytes
+      error = "unix-domain socket path too long: " + path;
+      co_return false;
+    }
+    auto [ec] = co_await socket.async_connect(asio::local::stream_protocol::endpoint(path), kTuple);
+    if (ec) error = "cannot connect to " + path + ": " + ec.message();
+    co_return !ec;
+  }
+  tcp::resolver resolver(socket.get_executor());
+  auto [rec, results] = co_await resolver.async_resolve(host, std::to_string(port), kTuple);
+  if (rec) {
+    error = "cannot resolve " + host + ": " + rec.message();
+    co_return false;
+  }
+  error_code ec = asio::error::host_not_found;
+  for (const auto& entry : results) {
+    error_code ignored;
+    socket.close(ignored);
+    std::tie(ec) = co_await socket.async_connect(entry.endpoint(), kTuple);
+    if (!ec || ec == asio::error::operation_aborted) break;
+  }
+  if (ec) {
+    error = "cannot connect to " + host + ":" + std::to_string(port) + ": " + ec.message();
+    co_return false;
+  }
+  error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  co_return true;
 }
 
 Deadline::Deadline(const asio::any_io_executor& ex) : state_(std::make_shared<State>(ex)) {}

@@ -1,12 +1,13 @@
 #pragma once
-// A byte stream that is a plain TCP socket or TLS over it, decided after the socket exists
-// (SSLRequest on either side). Coroutine-friendly: every operation returns an error_code instead
+// A byte stream that is a plain socket (TCP, or a unix-domain socket to a colocated PostgreSQL)
+// or TLS over it, decided after the socket exists (SSLRequest on either side). Coroutine-friendly: every operation returns an error_code instead
 // of throwing, because EOF and resets are expected outcomes on a proxy.
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/associator.hpp>
 #include <boost/asio/associated_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/generic/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/ssl/context.hpp>
@@ -27,10 +28,13 @@ namespace pgscale::proxy {
 namespace asio = boost::asio;
 using boost::system::error_code;
 using tcp = asio::ip::tcp;
+// Any stream socket: clients come over TCP, a server may also be reached over its unix-domain
+// socket. A tcp::socket converts into one (Asio moves the descriptor and its reactor state).
+using StreamSocket = asio::generic::stream_protocol::socket;
 
 class Stream {
  public:
-  explicit Stream(tcp::socket socket);
+  explicit Stream(StreamSocket socket);
   Stream(const Stream&) = delete;
   Stream& operator=(const Stream&) = delete;
   ~Stream();
@@ -60,7 +64,7 @@ class Stream {
       asio::post(socket_.get_executor(), [h = std::forward<Handler>(handler), ec]() mutable { h(ec); });
       return;
     }
-    socket_.async_wait(tcp::socket::wait_read, std::forward<Handler>(handler));
+    socket_.async_wait(StreamSocket::wait_read, std::forward<Handler>(handler));
   }
   // Reads exactly buf.size() bytes.
   asio::awaitable<void> read_exact(asio::mutable_buffer buf, error_code& ec);
@@ -89,8 +93,8 @@ class Stream {
   void close_descriptor() noexcept;
   bool has_descriptor() const noexcept { return socket_.is_open(); }
   bool is_open() const noexcept { return !closed_ && socket_.is_open(); }
-  tcp::socket& socket() noexcept { return socket_; }
-  std::string peer() const;  // "addr:port" for logs
+  StreamSocket& socket() noexcept { return socket_; }
+  std::string peer() const;  // "addr:port" (or the socket path) for logs
 
  // (Public only for the associator specialisation at the end of this file.)
   template <class Handler>
@@ -105,8 +109,8 @@ class Stream {
   bool tls_pending() const noexcept;
   // One non-blocking recv(): bytes, or ec (EOF, error), or `empty` (EAGAIN), or nothing (EINTR).
   size_t recv_now(asio::mutable_buffer buf, error_code& ec, bool& empty) noexcept;
-  tcp::socket socket_;
-  std::unique_ptr<asio::ssl::stream<tcp::socket&>> tls_;
+  StreamSocket socket_;
+  std::unique_ptr<asio::ssl::stream<StreamSocket&>> tls_;
   bool closed_ = false;
   bool keep_descriptor_ = false;
 };
@@ -116,7 +120,7 @@ class Stream {
 template <class Handler>
 struct Stream::ReadDone {
   Handler handler;
-  tcp::socket* socket;  // only touched on success: the Stream is alive then
+  StreamSocket* socket;  // only touched on success: the Stream is alive then
   size_t size;
   bool queued;  // queued with the flag clear, on the socket's own thread
   void operator()(error_code ec, size_t n) {
@@ -155,6 +159,17 @@ void Stream::start_read(Handler handler, asio::mutable_buffer buf) {
   const bool queued = here && !reactor_readiness::maybe_readable_here(socket_);
   socket_.async_read_some(buf, ReadDone<Handler>{std::move(handler), &socket_, buf.size(), queued});
 }
+
+// A PostgreSQL server's host as libpq reads it: an absolute path names the directory of the
+// server's unix-domain socket (`<dir>/.s.PGSQL.<port>`), anything else a TCP host.
+inline bool is_socket_directory(std::string_view host) { return !host.empty() && host.front() == '/'; }
+
+// Connects `socket` to a PostgreSQL server at host:port: the unix-domain socket for a directory
+// host, else over TCP to each address the name resolves to in turn (TCP_NODELAY set). On failure
+// `error` says what failed ("cannot resolve ...", "cannot connect to ..."). Cancel it by closing
+// the socket (a Deadline).
+asio::awaitable<bool> connect_server_socket(StreamSocket& socket, const std::string& host, uint16_t port,
+                                            std::string& error);
 
 // A one-shot timeout: arm() starts it, on expiry it runs the callback (usually Stream::cancel),
 // disarm() (or destruction) makes a pending expiry harmless. Lives on the caller's executor.

@@ -112,6 +112,31 @@ TEST_CASE("node and shard names and addresses are unique and present", "[config]
   CHECK(has_error(errors, "shards[1].name", "required"));
 }
 
+TEST_CASE("a node host may be a unix-domain socket directory", "[config][validate]") {
+  Config c = valid_config();
+  c.shards[0].nodes[0].host = "/var/run/postgresql";
+  c.shards[0].nodes[1].host = "/var/run/postgresql/";  // same directory, other port: no duplicate
+  auto errors = validate(c);
+  INFO(dump(errors));
+  CHECK(errors.empty());
+  c.pool.server_tls = ServerTlsMode::prefer;  // prefer: plain on the socket, as libpq does
+  CHECK(validate(c).empty());
+  c.pool.server_tls = ServerTlsMode::require;
+  errors = validate(c);
+  CHECK(has_error(errors, "shards[0].nodes[0].host",
+                  "a unix-domain socket directory has no TLS, but pool.server_tls is require"));
+  CHECK_FALSE(has_error(errors, "shards[1].nodes[0].host",
+                        "a unix-domain socket directory has no TLS, but pool.server_tls is require"));
+  c = valid_config();
+  c.shards[0].nodes[0].host = "/" + std::string(96, 'd');  // + "/.s.PGSQL.15432" = 112 bytes
+  errors = validate(c);
+  CHECK(has_error(errors, "shards[0].nodes[0].host",
+                  "socket directory too long: " + c.shards[0].nodes[0].host +
+                      "/.s.PGSQL.15432 is over the 107 bytes a unix-domain socket path may have"));
+  c.shards[0].nodes[0].host = "/" + std::string(91, 'd');  // 107 bytes: fits
+  CHECK(validate(c).empty());
+}
+
 TEST_CASE("users: present, unique, password fits the auth method", "[config][validate]") {
   Config c = valid_config();
   c.users.clear();

@@ -152,12 +152,13 @@ app_backends_before() {
 # ---- config ---------------------------------------------------------------------------------
 # make_config OUT PORT [key=value ...]: a pgscale YAML for this cluster, every statement to the
 # shard-0 primary. Keys: max_size pool_mode tls_mode startup_timeout max_clients checkout_timeout
-# log_level workers busy_poll_us auto_prepare. Generated fresh from cluster.env (+ the app user's SCRAM verifier read from
+# log_level workers busy_poll_us auto_prepare server_host (the nodes' host: default 127.0.0.1, or the
+# cluster's socket directory for the unix-domain socket). Generated fresh from cluster.env (+ the app user's SCRAM verifier read from
 # pg_authid, as the cluster's own pgscale.yaml does) so the test does not depend on that file's layout.
 make_config() {
   local out="$1" port="$2"; shift 2
   local max_size=20 pool_mode=transaction tls_mode=allow startup_timeout=10s max_clients=10000
-  local checkout_timeout=5s log_level=info workers=2 busy_poll_us=0 auto_prepare=false kv
+  local checkout_timeout=5s log_level=info workers=2 busy_poll_us=0 auto_prepare=false server_host=127.0.0.1 kv
   for kv in "$@"; do
     case "$kv" in
       max_size=*) max_size="${kv#*=}" ;;
@@ -170,6 +171,7 @@ make_config() {
       workers=*) workers="${kv#*=}" ;;
       busy_poll_us=*) busy_poll_us="${kv#*=}" ;;
       auto_prepare=*) auto_prepare="${kv#*=}" ;;
+      server_host=*) server_host="${kv#*=}" ;;
       *) echo "make_config: unknown override $kv" >&2; return 1 ;;
     esac
   done
@@ -214,7 +216,7 @@ shards:
   - name: s0
     buckets: [[0, 1023]]
     nodes:
-      - {name: s0-primary, host: 127.0.0.1, port: $PGSCALE_S0_PRIMARY_PORT, role: primary}
+      - {name: s0-primary, host: "$server_host", port: $PGSCALE_S0_PRIMARY_PORT, role: primary}
 EOF
 }
 

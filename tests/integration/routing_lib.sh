@@ -24,11 +24,11 @@ routing_on_exit() {
 }
 
 # routing_config OUT PORT [key=value ...]: keys lag_bytes lag_time no_replica ryw selection interval
-# checkout_timeout.
+# checkout_timeout auto_prepare server_host.
 routing_config() {
   local out="$1" port="$2"; shift 2
   local lag_bytes=16MB lag_time=5s no_replica=primary ryw=true selection=least_outstanding interval=200ms kv
-  local checkout_timeout=5s auto_prepare=false
+  local checkout_timeout=5s auto_prepare=false server_host=127.0.0.1
   for kv in "$@"; do
     case "$kv" in
       lag_bytes=*) lag_bytes="${kv#*=}" ;;
@@ -39,10 +39,12 @@ routing_config() {
       interval=*) interval="${kv#*=}" ;;
       checkout_timeout=*) checkout_timeout="${kv#*=}" ;;
       auto_prepare=*) auto_prepare="${kv#*=}" ;;
+      server_host=*) server_host="${kv#*=}" ;;
       *) echo "routing_config: unknown override $kv" >&2; return 1 ;;
     esac
   done
-  make_config "$out" "$port" max_size=30 checkout_timeout="$checkout_timeout" auto_prepare="$auto_prepare" || return 1
+  make_config "$out" "$port" max_size=30 checkout_timeout="$checkout_timeout" auto_prepare="$auto_prepare" \
+    server_host="$server_host" || return 1
   # make_config ends with the shard list holding the primary only: add the replicas, routing and a
   # fast monitor (the generated monitor: section is replaced).
   python3 - "$out" <<EOF || return 1
@@ -68,9 +70,9 @@ shards:
   - name: s0
     buckets: [[0, 1023]]
     nodes:
-      - {name: s0-primary, host: 127.0.0.1, port: $PGSCALE_S0_PRIMARY_PORT, role: primary}
-      - {name: s0-replica1, host: 127.0.0.1, port: $PGSCALE_S0_REPLICA1_PORT, role: replica}
-      - {name: s0-replica2, host: 127.0.0.1, port: $PGSCALE_S0_REPLICA2_PORT, role: replica}
+      - {name: s0-primary, host: "$server_host", port: $PGSCALE_S0_PRIMARY_PORT, role: primary}
+      - {name: s0-replica1, host: "$server_host", port: $PGSCALE_S0_REPLICA1_PORT, role: replica}
+      - {name: s0-replica2, host: "$server_host", port: $PGSCALE_S0_REPLICA2_PORT, role: replica}
 """
 open(p, "w").write(s)
 EOF
