@@ -14,6 +14,12 @@
 # BENCH_BUSY_POLL_US (default 200): listen.busy_poll_us of target "pgscale-poll", run in the
 # 1-client cases and at 32 and 200 clients with -M simple (the others run pgscale's defaults).
 # Target "pgscale-ap" (pool.auto_prepare: true) runs every -M simple case and the TPC-B-like one.
+# Targets "pgbouncer-unix" and "pgscale-ap-unix" (the proxy colocated with PostgreSQL): PgBouncer and
+# pgscale-ap as above, but their server hop goes over the cluster's unix-domain socket
+# (PGSCALE_SOCKET_DIR) instead of loopback TCP; clients still use TCP 127.0.0.1. Same cases as
+# pgscale-ap (every -M simple case and the TPC-B-like one).
+# Ports (base P, default 25800): the cluster's nodes P..P+4 (P+10/P+11 are its own pgscale.yaml's,
+# unused here), the proxies P+20..P+39 (see start_targets).
 # --build DIR: where the binaries are (default build/; the variables above override it).
 set -euo pipefail
 
@@ -43,7 +49,7 @@ while [ $# -gt 0 ]; do
     --base-port) BASE_PORT=${2:?--base-port needs a port}; shift ;;
     --keep) KEEP=1 ;;
     --build) BUILD_DIR=$(cd "${2:?--build needs a directory}" && pwd); shift ;;
-    -h | --help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,/^set -euo/{/^#/p}' "$0"; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
   shift
@@ -51,7 +57,7 @@ done
 
 # quick (~5 min): one short run per case and target, 200 clients only with -M simple.
 if [ "$QUICK" = 1 ]; then MODE=quick; SCALE=2; DURATION=2; REPS=1; IDLE_N=1000; C200_MODES=simple
-else MODE=full; SCALE=10; DURATION=8; REPS=3; IDLE_N=10000; C200_MODES="simple extended prepared"; fi  # ~39 min
+else MODE=full; SCALE=10; DURATION=8; REPS=3; IDLE_N=10000; C200_MODES="simple extended prepared"; fi  # ~47 min
 C200_MODES=${BENCH_C200_MODES:-$C200_MODES}
 SCALE=${BENCH_SCALE:-$SCALE}
 DURATION=${BENCH_DURATION:-$DURATION}
@@ -77,7 +83,7 @@ ensure_idle_clients() {
 
 check_ports_free() {
   local p busy
-  for p in $(seq "$BASE_PORT" $((BASE_PORT + 35))); do
+  for p in $(seq "$BASE_PORT" $((BASE_PORT + 39))); do
     busy=$(ss -Hltn "sport = :$p" 2>/dev/null | head -n 1)
     [ -z "$busy" ] || die "port $p is in use: pick another range with --base-port"
   done
@@ -132,6 +138,7 @@ wait_replicas_caught_up() {
 start_targets() {
   T_PORT[direct]=$PGSCALE_S0_PRIMARY_PORT
   log "starting PgBouncer, Pgpool-II (plain and TLS) and pgscale (split off and on)"
+  # Ports P+20..P+39: each target its own; pgpool takes port+1 for PCP, pgscale port+1 for admin.
   start_pgbouncer pgbouncer $((BASE_PORT + 20))
   start_pgpool pgpool $((BASE_PORT + 22)) off "$PGPOOL_CHILDREN"
   start_pgpool pgpool-tls $((BASE_PORT + 24)) on 16
@@ -139,12 +146,17 @@ start_targets() {
   start_pgscale pgscale-rw $((BASE_PORT + 28)) true
   PGSCALE_BUSY_POLL_US=$BUSY_POLL_US start_pgscale pgscale-poll $((BASE_PORT + 32)) false
   PGSCALE_AUTO_PREPARE=true start_pgscale pgscale-ap $((BASE_PORT + 34)) false
+  # Colocated deployment: the proxy's server hop over PostgreSQL's unix-domain socket.
+  start_pgbouncer pgbouncer-unix $((BASE_PORT + 36)) "$PGSCALE_SOCKET_DIR"
+  PGSCALE_AUTO_PREPARE=true PGSCALE_SERVER_HOST=$PGSCALE_SOCKET_DIR \
+    start_pgscale pgscale-ap-unix $((BASE_PORT + 38)) false
   local t extra=""
   if [ -n "$PGSCALE_BASE_BIN" ]; then
     start_pgscale pgscale-base $((BASE_PORT + 30)) false "$PGSCALE_BASE_BIN"
     extra=pgscale-base
   fi
-  for t in pgbouncer pgpool pgpool-tls pgscale pgscale-rw pgscale-poll pgscale-ap $extra; do
+  for t in pgbouncer pgpool pgpool-tls pgscale pgscale-rw pgscale-poll pgscale-ap pgbouncer-unix \
+    pgscale-ap-unix $extra; do
     if [ -n "${T_ERR[$t]:-}" ]; then log "$t: ${T_ERR[$t]}"; else log "$t: serving on ${T_PORT[$t]}"; fi
   done
 }

@@ -19,7 +19,7 @@ add_case() { # ID CLIENTS TLS(0|1) "TARGETS" "PGBENCH ARGS" TITLE
 
 define_cases() {
   local base="direct pgbouncer pgpool pgscale" split="direct pgbouncer pgpool pgscale pgscale-rw"
-  local m c t
+  local m c t unix="pgbouncer-unix pgscale-ap-unix"
   if [ -n "${PGSCALE_BASE_BIN:-}" ]; then base+=" pgscale-base"; split+=" pgscale-base"; fi
   for m in simple extended prepared; do
     for c in 1 32 200; do
@@ -29,11 +29,12 @@ define_cases() {
       # Busy polling pays at low concurrency; at 32 and 200 it must cost nothing (worker_loop.hpp).
       { [ "$c" = 1 ] || [ "$m" = simple ]; } && t+=" pgscale-poll"
       # auto_prepare changes what a simple-protocol Query costs the server (proxy/auto_prepare.hpp).
-      [ "$m" = simple ] && t+=" pgscale-ap"
+      # The colocated pair (server hop over the unix-domain socket) runs where pgscale-ap does.
+      [ "$m" = simple ] && t+=" pgscale-ap $unix"
       add_case "select-$m-c$c" "$c" 0 "$t" "-S -M $m" "pgbench -S -M $m, $c client$([ "$c" = 1 ] || echo s)"
     done
   done
-  add_case tpcb-c32 32 0 "$split pgscale-ap" "" "pgbench default TPC-B-like script, 32 clients"
+  add_case tpcb-c32 32 0 "$split pgscale-ap $unix" "" "pgbench default TPC-B-like script, 32 clients"
   add_case connect-c16 16 0 "$base" "-S -C" "pgbench -S -C (new connection per transaction), 16 clients"
   add_case connect-tls-c16 16 1 "$base" "-S -C" \
     "pgbench -S -C with TLS (sslmode=require), 16 clients"

@@ -21,11 +21,13 @@ replica_ports() {
   return 0
 }
 
-start_pgbouncer() { # NAME PORT
-  local name=$1 port=$2 dir="$WORK/$1" err pid
+# start_pgbouncer NAME PORT [SERVER_HOST]: SERVER_HOST (default 127.0.0.1) may be the cluster's
+# unix-socket directory, PGSCALE_SOCKET_DIR (target pgbouncer-unix): everything else is the same.
+start_pgbouncer() {
+  local name=$1 port=$2 server_host=${3:-127.0.0.1} dir="$WORK/$1" err pid
   mkdir -p "$dir"
   printf '"%s" "%s"\n' "$PGSCALE_APP_USER" "$(app_verifier)" >"$dir/userlist.txt"
-  fill_template "$LIB/pgbouncer.ini.in" "$dir/pgbouncer.ini" PORT="$port" DIR="$dir" \
+  fill_template "$LIB/pgbouncer.ini.in" "$dir/pgbouncer.ini" PORT="$port" DIR="$dir" SERVER_HOST="$server_host" \
     APP_DB="$PGSCALE_APP_DB" PRIMARY_PORT="$PGSCALE_S0_PRIMARY_PORT" POOL_SIZE="$POOL_SIZE" \
     TLS_CERT="$dir/server.crt" TLS_KEY="$dir/server.key"
   # Own copies of the cert/key: the daemon runs as postgres and wants a 0600 key it owns.
@@ -33,6 +35,13 @@ start_pgbouncer() { # NAME PORT
   cp "$PGSCALE_TLS_KEY" "$dir/server.key"
   chmod 600 "$dir/userlist.txt" "$dir/server.key"
   [ "$(id -u)" = 0 ] && chown -R postgres:postgres "$dir"
+  # The daemon runs as postgres (as_pg_daemon): it must be able to open the server's socket.
+  if [[ $server_host == /* ]] && ! as_pg test -S "$server_host/.s.PGSQL.$PGSCALE_S0_PRIMARY_PORT" -a \
+    -w "$server_host/.s.PGSQL.$PGSCALE_S0_PRIMARY_PORT" 2>/dev/null; then
+    T_ERR[$name]="pgbouncer not started: its user ($(if [ "$(id -u)" = 0 ]; then echo postgres; else id -un; fi)) cannot open the socket $server_host/.s.PGSQL.$PGSCALE_S0_PRIMARY_PORT"
+    T_PORT[$name]=$port
+    return 0
+  fi
   if ! (as_pg_daemon pgbouncer -d -q "$dir/pgbouncer.ini") >"$dir/start.log" 2>&1; then
     T_ERR[$name]="pgbouncer failed to start: $(tail -n 3 "$dir/start.log" "$dir/pgbouncer.log" 2>/dev/null | tr '\n' ' ')"
     return 0
@@ -98,6 +107,9 @@ write_pgscale_yaml() { # FILE PORT ADMIN_PORT SPLIT(true|false)
   local poll=${PGSCALE_BUSY_POLL_US:-}  # written only when set: a baseline binary may predate the key
   [ "$poll" = 0 ] && poll=""
   local auto=${PGSCALE_AUTO_PREPARE:-}  # likewise: only for the target that turns it on
+  # Every node's host: 127.0.0.1 (TCP), or a unix-socket directory such as PGSCALE_SOCKET_DIR
+  # (target pgscale-ap-unix: pgscale then connects to <dir>/.s.PGSQL.<port>, the port stays).
+  local host=${PGSCALE_SERVER_HOST:-127.0.0.1}
   {
     cat <<EOF
 # Derived by bench/run.sh from the cluster's cluster.env and pg_authid: shard 0 only (the
@@ -116,10 +128,10 @@ shards:
   - name: s0
     buckets: [[0, 1023]]
     nodes:
-      - {name: s0-primary, host: 127.0.0.1, port: $PGSCALE_S0_PRIMARY_PORT, role: primary}
+      - {name: s0-primary, host: "$host", port: $PGSCALE_S0_PRIMARY_PORT, role: primary}
 EOF
     for p in $(replica_ports); do
-      echo "      - {name: s0-replica$i, host: 127.0.0.1, port: $p, role: replica}"
+      echo "      - {name: s0-replica$i, host: \"$host\", port: $p, role: replica}"
       i=$((i + 1))
     done
   } >"$file"

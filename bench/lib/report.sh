@@ -3,7 +3,9 @@
 
 declare -gA LABEL=([direct]="direct" [pgbouncer]="PgBouncer" [pgpool]="Pgpool-II"
   [pgscale]="pgscale (split off)" [pgscale-rw]="pgscale (split on)" [pgscale-base]="pgscale baseline"
-  [pgscale-poll]="pgscale (split off, busy polling)" [pgscale-ap]="pgscale (split off, auto_prepare)")
+  [pgscale-poll]="pgscale (split off, busy polling)" [pgscale-ap]="pgscale (split off, auto_prepare)"
+  [pgbouncer-unix]="PgBouncer (unix socket to server)"
+  [pgscale-ap-unix]="pgscale (split off, auto_prepare, unix socket to server)")
 
 # tps VALUE: whole transactions per second ("-" stays).
 tps() { awk -v v="$1" 'BEGIN { if (v ~ /^[0-9.]+$/) printf "%.0f", v; else printf "%s", v }'; }
@@ -17,6 +19,9 @@ med() {
   # shellcheck disable=SC2046
   median $(col "$1" "$2" "$3")
 }
+
+# runs_in CASE TARGET: the case has TARGET and this run selected it.
+runs_in() { [[ " ${CASE_TARGETS[$1]} " == *" $2 "* ]] && target_selected "$2"; }
 
 ratio() { # A B -> A/B with 2 decimals, or n/a
   awk -v a="$1" -v b="$2" 'BEGIN { if (a ~ /^[0-9.]+$/ && b ~ /^[0-9.]+$/ && b > 0) printf "%.2f", a / b; else printf "n/a" }'
@@ -66,8 +71,9 @@ report_settings() {
 - mode **$MODE**: pgbench scale $SCALE, each case ${DURATION} s per run, $REPS repetition(s), targets
   interleaved within each repetition (direct, PgBouncer, Pgpool-II, pgscale, ...); figures are medians.
   Started $STARTED, finished $FINISHED.
-- cluster: $CLUSTER_KIND; max_connections $MAX_CONN; everything on 127.0.0.1 over TCP, SCRAM-SHA-256
-  client authentication everywhere; pgbench -j 2 (-j 1 for one client), per-transaction logs for p50/p99.
+- cluster: $CLUSTER_KIND; max_connections $MAX_CONN; everything on 127.0.0.1 over TCP (except the
+  server hop of the two "unix socket to server" targets, below), SCRAM-SHA-256 client authentication
+  everywhere; pgbench -j 2 (-j 1 for one client), per-transaction logs for p50/p99.
   pgbench's -T clock includes opening the clients' connections while its tps excludes that time, so
   runs without -C get -T ${DURATION} + (1 + clients/40) s, Pgpool-II ${DURATION} + (2 + clients/16) s (its
   children log in slowly), and a run that processed nothing within that is retried once with more
@@ -92,6 +98,12 @@ report_settings() {
   split off with pool.auto_prepare on (simple-protocol Queries run as prepared statements; off by
   default). Binary:
   \`$PGSCALE_BIN\`.
+- "unix socket to server" (the proxy colocated with PostgreSQL): a second PgBouncer, configured
+  exactly as the first, and pgscale split off with auto_prepare, whose connections to PostgreSQL go
+  over its unix-domain socket ($PGSCALE_SOCKET_DIR, \`local trust\`, so no server login) instead of
+  loopback TCP. Clients reach them over TCP 127.0.0.1 like every other target. Both proxies get the
+  same server hop, so their ratio stays a fair proxy-vs-proxy comparison; direct is pgbench over TCP
+  as always, so ratios to direct include what the proxy saves on its own server hop.
 - Process models differ: PgBouncer is one single-threaded process multiplexing every client over
   $POOL_SIZE server connections (transaction pooling). Pgpool-II forks num_init_children processes, each
   serving ONE client for the client's whole session and keeping its own cached backend connection per
@@ -133,6 +145,14 @@ report_case() { # CASE
     printf '; with auto_prepare: TPS / direct **%s**, / PgBouncer **%s**, added p50 vs direct %s µs' \
       "$(ratio "$(med "$id" pgscale-ap 5)" "$d_tps")" "$(ratio "$(med "$id" pgscale-ap 5)" "$b_tps")" \
       "$(delta_us "$(med "$id" pgscale-ap 7)" "$d_p50")"
+  if runs_in "$id" pgscale-ap-unix && runs_in "$id" pgbouncer-unix; then
+    printf '; colocated (unix socket to server): pgscale auto_prepare TPS / direct **%s**, / PgBouncer (unix) **%s**, added p50 vs direct %s µs' \
+      "$(ratio "$(med "$id" pgscale-ap-unix 5)" "$d_tps")" \
+      "$(ratio "$(med "$id" pgscale-ap-unix 5)" "$(med "$id" pgbouncer-unix 5)")" \
+      "$(delta_us "$(med "$id" pgscale-ap-unix 7)" "$d_p50")"
+  fi
+  runs_in "$id" pgbouncer-unix &&
+    printf '; PgBouncer (unix) added p50 vs direct %s µs' "$(delta_us "$(med "$id" pgbouncer-unix 7)" "$d_p50")"
   [[ " ${CASE_TARGETS[$id]} " == *" pgscale-base "* ]] &&
     printf '; pgscale / pgscale baseline TPS **%s**, p50 %s µs' "$(ratio "$s_tps" "$(med "$id" pgscale-base 5)")" \
       "$(delta_us "$s_p50" "$(med "$id" pgscale-base 7)")"
@@ -217,6 +237,16 @@ report_targets() {
   printf '| the same with listen.busy_poll_us %s | (≤ 15 µs) | %s µs | %s |\n' "$BUSY_POLL_US" "$p1poll" "$(verdict "$p1poll" '<=' 15)"
   p1ap=$(delta_us "$(med select-simple-c1 pgscale-ap 7)" "$(med select-simple-c1 direct 7)")
   printf '| the same with pool.auto_prepare | (≤ 15 µs) | %s µs | %s |\n' "$p1ap" "$(verdict "$p1ap" '<=' 15)"
+  # The colocated deployment: both proxies reach PostgreSQL over its unix-domain socket.
+  local u32 bu32 p1u
+  u32=$(med select-simple-c32 pgscale-ap-unix 5); bu32=$(med select-simple-c32 pgbouncer-unix 5)
+  printf '| colocated (unix-socket server hop): -S -M simple -c 32, pgscale auto_prepare vs PgBouncer, both on the socket | (≥ 1.20×) | %s× | %s |\n' \
+    "$(ratio "$u32" "$bu32")" "$(verdict "$(ratio "$u32" "$bu32")" '>=' 1.2)"
+  printf '| colocated (unix-socket server hop): -S -M simple -c 32, pgscale auto_prepare vs direct (TCP) | (≥ 0.90×) | %s× | %s |\n' \
+    "$(ratio "$u32" "$d32")" "$(verdict "$(ratio "$u32" "$d32")" '>=' 0.9)"
+  p1u=$(delta_us "$(med select-simple-c1 pgscale-ap-unix 7)" "$(med select-simple-c1 direct 7)")
+  printf '| colocated (unix-socket server hop): added p50, -S -M simple, 1 client, pgscale auto_prepare vs direct (TCP) | (≤ 15 µs) | %s µs | %s |\n' \
+    "$p1u" "$(verdict "$p1u" '<=' 15)"
   printf '| -C -c 16 vs PgBouncer | ≥ 1.50× | %s× | %s |\n' "$(ratio "$c16" "$bc16")" "$(verdict "$(ratio "$c16" "$bc16")" '>=' 1.5)"
   printf '| -C -c 16 with TLS vs PgBouncer | (≥ 1.50×) | %s× | %s |\n' "$(ratio "$t16" "$bt16")" "$(verdict "$(ratio "$t16" "$bt16")" '>=' 1.5)"
   printf '| memory per idle client (RSS, %s clients) | ≤ 1 KiB | %s KiB | %s |\n' "$IDLE_N" "$idle" "$(verdict "$idle" '<=' 1)"
@@ -225,8 +255,10 @@ report_targets() {
   printf 'moves by tens of µs between runs: compare it with PgBouncer'"'"'s in the same case below.\n'
   printf '\nProxy CPU per transaction (median, µs; steadier than TPS here): -S -M simple -c 32 pgscale %s, PgBouncer %s;\n' \
     "$(med select-simple-c32 pgscale 11)" "$(med select-simple-c32 pgbouncer 11)"
-  printf -- '-C -c 16 pgscale %s, PgBouncer %s, while pgbench itself spends %s µs per connection through pgscale.\n' \
+  printf -- '-C -c 16 pgscale %s, PgBouncer %s, while pgbench itself spends %s µs per connection through pgscale;\n' \
     "$(med connect-c16 pgscale 11)" "$(med connect-c16 pgbouncer 11)" "$(med connect-c16 pgscale 12)"
+  printf 'colocated (unix-socket server hop), -S -M simple -c 32: pgscale auto_prepare %s, PgBouncer %s.\n' \
+    "$(med select-simple-c32 pgscale-ap-unix 11)" "$(med select-simple-c32 pgbouncer-unix 11)"
 }
 
 write_report() {
