@@ -155,6 +155,10 @@ std::string Stream::peer() const {
   return "?";
 }
 
+// GCC 12 reports a false -Wmismatched-new-delete for this coroutine frame (as in pq_conn.cpp):
+// Asio allocates frames with its recycling allocator and frees them with the matching delete.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 asio::awaitable<bool> connect_server_socket(StreamSocket& socket, const std::string& host, uint16_t port,
                                             std::string& error) {
   if (is_socket_directory(host)) {
@@ -191,6 +195,7 @@ asio::awaitable<bool> connect_server_socket(StreamSocket& socket, const std::str
   socket.set_option(tcp::no_delay(true), ignored);
   co_return true;
 }
+#pragma GCC diagnostic pop
 
 Deadline::Deadline(const asio::any_io_executor& ex) : state_(std::make_shared<State>(ex)) {}
 

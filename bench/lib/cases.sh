@@ -92,6 +92,9 @@ run_one() {
   dir=$WORK/runs/$id.$target.$rep
   mkdir -p "$dir"
   [ "$target" = direct ] || [[ $target == pgpool* ]] && wait_for_slots "$clients"
+  local settled
+  settled=$(settle_cpu)
+  [ "$settled" -ge 2 ] && log "$id $target rep $rep: waited ${settled}s for the machine to go quiet"
   # CPU of the proxy's processes and of pgbench (a child of this shell) around the run.
   local proxy_pid="" p0 p1 k0 k1 me=$BASHPID  # this shell, not the $(...) subshells below
   [ "$target" = direct ] || proxy_pid=${T_PID[$inst]:-}

@@ -82,6 +82,23 @@ tree_cpu_ticks() {
 
 # children_cpu_ticks SHELL_PID: user+system ticks of that shell's waited-for children (cutime +
 # cstime; a child's own waited-for children, e.g. pgbench under timeout, are included).
+# settle_cpu: waits (at most 10 s) until the machine is nearly idle — under 20 % of its CPUs busy
+# over 250 ms (/proc/stat; steal time not counted as busy) — so that work one run left behind
+# (a proxy or PostgreSQL still busy after pgbench ended) is not charged to the next target in the
+# rotation. Costs 0.25 s per run when the machine is quiet. Prints the seconds waited.
+settle_cpu() {
+  local i a b busy total waited=0
+  for ((i = 0; i < 40; i++)); do
+    a=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8; exit}' /proc/stat)
+    sleep 0.25
+    b=$(awk '/^cpu / {print $2 + $3 + $4 + $7 + $8, $2 + $3 + $4 + $5 + $6 + $7 + $8; exit}' /proc/stat)
+    busy=$(( ${b% *} - ${a% *} )); total=$(( ${b#* } - ${a#* } ))
+    if (( total > 0 && busy * 5 < total )); then break; fi
+    waited=$((waited + 1))
+  done
+  echo $((waited / 4))
+}
+
 children_cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $14 + $15}'; }
 
 # cpu_us_per_tx TICKS0 TICKS1 TRANSACTIONS: microseconds of CPU per transaction, or "-".
