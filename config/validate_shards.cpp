@@ -112,7 +112,10 @@ void check_nodes(const Config& c, Validator& v) {
         }
       }
       if (node.host.empty() || v.bad(np + ".host") || v.bad(np + ".port")) continue;
-      const std::string addr = node.host + ":" + std::to_string(node.port);
+      // A socket directory names the same socket with or without its trailing slash.
+      std::string host = node.host;
+      while (host.size() > 1 && host.front() == '/' && host.back() == '/') host.pop_back();
+      const std::string addr = host + ":" + std::to_string(node.port);
       if (auto [it, fresh] = addresses.emplace(addr, np); !fresh) {
         v.add(np, "duplicate address " + addr + " (also " + it->second + ")");
       }

@@ -65,7 +65,9 @@ std::string format_summary(const config::Config& c) {
   for (const auto& shard : c.shards) {
     s += "  shard " + shard.name + ": buckets " + ranges_text(shard.buckets) + "\n";
     for (const auto& n : shard.nodes) {
-      s += "    " + n.name + "  " + std::string(to_string(n.role)) + "  " + n.host + ":" +
+      const bool socket = !n.host.empty() && n.host.front() == '/';
+      s += "    " + n.name + "  " + std::string(to_string(n.role)) + "  " + n.host +
+           (socket ? std::string(n.host.back() == '/' ? "" : "/") + ".s.PGSQL." : std::string(":")) +
            std::to_string(n.port) + "\n";
     }
   }

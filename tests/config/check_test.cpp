@@ -1,6 +1,9 @@
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iterator>
 #include <string>
@@ -35,6 +38,24 @@ TEST_CASE("check: on a valid file prints a summary and returns 0", "[config][che
   CHECK(out.find("pool: transaction, max_size 20") != std::string::npos);
   CHECK(out.find("shard s1: buckets 512..1023") != std::string::npos);
   CHECK(out.find("s0-replica2  replica  127.0.0.1:15434") != std::string::npos);
+}
+
+TEST_CASE("check: a node on a unix-domain socket is shown by its socket path", "[config][check]") {
+  std::ifstream in(pgscale::config::test::example("pgscale.yaml"));
+  std::string yaml((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string tcp = "host: 127.0.0.1, port: 15434";
+  const auto at = yaml.find(tcp);
+  REQUIRE(at != std::string::npos);
+  yaml.replace(at, tcp.size(), "host: /var/run/postgresql, port: 15434");
+  const std::string path = std::string(std::getenv("TMPDIR") ? std::getenv("TMPDIR") : "/tmp") +
+                           "/pgscale-check-socket-" + std::to_string(::getpid()) + ".yaml";
+  std::ofstream(path) << yaml;
+  const auto [rc, out] = check(path);
+  std::remove(path.c_str());
+  INFO(out);
+  CHECK(rc == 0);
+  CHECK(out.find("s0-replica2  replica  /var/run/postgresql/.s.PGSQL.15434\n") != std::string::npos);
+  CHECK(out.find("s0-replica1  replica  127.0.0.1:15433") != std::string::npos);
 }
 
 TEST_CASE("check: on the broken example prints every error and returns 2", "[config][check]") {

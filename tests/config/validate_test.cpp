@@ -135,6 +135,11 @@ TEST_CASE("a node host may be a unix-domain socket directory", "[config][validat
                       "/.s.PGSQL.15432 is over the 107 bytes a unix-domain socket path may have"));
   c.shards[0].nodes[0].host = "/" + std::string(91, 'd');  // 107 bytes: fits
   CHECK(validate(c).empty());
+  c = valid_config();  // the same socket, with and without the trailing slash
+  c.shards[0].nodes[0].host = "/run/pg/";
+  c.shards[0].nodes[1].host = "/run/pg";
+  c.shards[0].nodes[1].port = 15432;
+  CHECK(has_error(validate(c), "shards[0].nodes[1]", "duplicate address /run/pg:15432 (also shards[0].nodes[0])"));
 }
 
 TEST_CASE("users: present, unique, password fits the auth method", "[config][validate]") {
