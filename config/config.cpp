@@ -78,4 +78,11 @@ bool is_known_log_level(std::string_view level) {
   return false;
 }
 
+std::string socket_path(std::string_view dir, uint16_t port) {
+  while (dir.size() > 1 && dir.back() == '/') dir.remove_suffix(1);
+  std::string path(dir);
+  if (path != "/") path += '/';
+  return path + ".s.PGSQL." + std::to_string(port);
+}
+
 }  // namespace pgscale::config

@@ -125,9 +125,16 @@ struct ShardingConfig {
   bool operator==(const ShardingConfig&) const = default;
 };
 
+// A node host as libpq reads it: an absolute path is the directory of the server's unix-domain
+// socket, anything else a TCP host name or address.
+inline bool is_socket_directory(std::string_view host) { return !host.empty() && host.front() == '/'; }
+// The server's socket in a socket directory: "<dir>/.s.PGSQL.<port>" (trailing slashes dropped).
+std::string socket_path(std::string_view dir, uint16_t port);
+inline constexpr size_t kMaxSocketPath = 107;  // sockaddr_un's sun_path, less its NUL
+
 struct NodeConfig {
   std::string name;
-  std::string host;
+  std::string host;                         // see is_socket_directory
   uint16_t port = 5432;
   NodeRole role = NodeRole::replica;
   int32_t priority = 100;                   // failover tie-break, higher wins

@@ -99,23 +99,20 @@ void check_nodes(const Config& c, Validator& v) {
       }
       if (node.host.empty()) v.add(np + ".host", "required");
       if (node.port == 0) v.add(np + ".port", "must be 1..65535");
-      if (!node.host.empty() && node.host.front() == '/') {
-        // A unix-domain socket directory (libpq's rule): the socket is <dir>/.s.PGSQL.<port>,
-        // whose path must fit sockaddr_un (107 bytes), and it carries no TLS.
-        const size_t path_len = node.host.size() + (node.host.back() == '/' ? 0 : 1) + 9 + std::to_string(node.port).size();
-        if (path_len > 107) {
-          v.add(np + ".host", "socket directory too long: " + node.host + "/.s.PGSQL." + std::to_string(node.port) +
-                                  " is over the 107 bytes a unix-domain socket path may have");
+      const bool on_socket = is_socket_directory(node.host);
+      if (on_socket) {
+        // The socket's path must fit sockaddr_un, and a unix-domain socket carries no TLS.
+        if (const std::string path = socket_path(node.host, node.port); path.size() > kMaxSocketPath) {
+          v.add(np + ".host", "socket directory too long: " + path + " is over the " +
+                                  std::to_string(kMaxSocketPath) + " bytes a unix-domain socket path may have");
         }
         if (c.pool.server_tls == ServerTlsMode::require) {
           v.add(np + ".host", "a unix-domain socket directory has no TLS, but pool.server_tls is require");
         }
       }
       if (node.host.empty() || v.bad(np + ".host") || v.bad(np + ".port")) continue;
-      // A socket directory names the same socket with or without its trailing slash.
-      std::string host = node.host;
-      while (host.size() > 1 && host.front() == '/' && host.back() == '/') host.pop_back();
-      const std::string addr = host + ":" + std::to_string(node.port);
+      const std::string addr = on_socket ? socket_path(node.host, node.port)  // "/dir" = "/dir/"
+                                         : node.host + ":" + std::to_string(node.port);
       if (auto [it, fresh] = addresses.emplace(addr, np); !fresh) {
         v.add(np, "duplicate address " + addr + " (also " + it->second + ")");
       }

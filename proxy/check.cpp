@@ -65,10 +65,10 @@ std::string format_summary(const config::Config& c) {
   for (const auto& shard : c.shards) {
     s += "  shard " + shard.name + ": buckets " + ranges_text(shard.buckets) + "\n";
     for (const auto& n : shard.nodes) {
-      const bool socket = !n.host.empty() && n.host.front() == '/';
-      s += "    " + n.name + "  " + std::string(to_string(n.role)) + "  " + n.host +
-           (socket ? std::string(n.host.back() == '/' ? "" : "/") + ".s.PGSQL." : std::string(":")) +
-           std::to_string(n.port) + "\n";
+      s += "    " + n.name + "  " + std::string(to_string(n.role)) + "  " +
+           (config::is_socket_directory(n.host) ? config::socket_path(n.host, n.port)
+                                                : n.host + ":" + std::to_string(n.port)) +
+           "\n";
     }
   }
   return s;

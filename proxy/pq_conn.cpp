@@ -1,5 +1,7 @@
 #include "proxy/pq_conn.hpp"
 
+#include "config/config.hpp"
+
 #include <poll.h>
 
 #include <algorithm>
@@ -230,7 +232,7 @@ asio::awaitable<std::optional<PqParams>> resolve_host_params(std::string host, u
     co_return std::nullopt;
   }
   boost::system::error_code ec;
-  if (host.front() == '/') {
+  if (config::is_socket_directory(host)) {
     params.emplace_back("host", host);  // unix socket directory: no lookup
   } else if (asio::ip::make_address(host, ec); !ec) {
     params.emplace_back("hostaddr", host);

@@ -6,9 +6,10 @@
 // since the last read that found the socket empty" (try_speculative_). While it is set, a new
 // read first tries recv() at once; Asio clears it only at EOF. A proxy's reads are nearly always
 // short (a query, an answer) and the next read on that socket finds it empty: one recv() per
-// message that fails with EAGAIN. A short read of a stream socket (TCP or unix-domain), however, does drain the receive queue, and any
-// byte that arrives later raises a new edge, which sets the flag again. So after a short read the
-// flag may be cleared (mark_drained_here), as nginx does with its own edge-triggered epoll; then
+// message that fails with EAGAIN. A short read of a stream socket (TCP or unix-domain), however,
+// does drain the receive queue, and any byte that arrives later raises a new edge, which sets the
+// flag again. So after a short read the flag may be cleared (mark_drained_here), as nginx does
+// with its own edge-triggered epoll; then
 //   - the next read is queued without a recv() (the edge will complete it), and
 //   - a pooled server connection whose flag is still clear has had nothing since its last answer
 //     (no EOF, no error, no stray message): it needs no poll() before a transaction is sent.

@@ -114,7 +114,7 @@ asio::awaitable<std::shared_ptr<ServerConn>> ServerConn::connect(asio::any_io_ex
 asio::awaitable<bool> ServerConn::negotiate_tls(config::ServerTlsMode mode, asio::ssl::context& ctx,
                                                 ConnectError& err) {
   if (mode == config::ServerTlsMode::disable) co_return true;
-  if (is_socket_directory(host_)) {
+  if (config::is_socket_directory(host_)) {
     // PostgreSQL answers 'N' on its unix-domain socket; libpq does not ask there either.
     if (mode != config::ServerTlsMode::require) co_return true;
     err.message = "pool.server_tls is require, but " + host_ + " is a unix-domain socket, which has no TLS";

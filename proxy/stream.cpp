@@ -1,5 +1,6 @@
 #include "proxy/stream.hpp"
 
+#include "config/config.hpp"
 #include "proxy/reactor_readiness.hpp"
 
 #include <boost/asio/as_tuple.hpp>
@@ -9,7 +10,6 @@
 
 #include <sys/socket.h>
 
-#include <boost/asio/connect.hpp>
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/asio/ip/tcp.hpp>
 
@@ -24,8 +24,8 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 Stream::Stream(StreamSocket socket) : socket_(std::move(socket)) {
   error_code ignored;
-  // Small request/response messages: never let Nagle delay a ReadyForQuery. (Fails harmlessly
-  // on a unix-domain socket or one not yet connected; connect_stream_socket sets it then.)
+  // Small request/response messages: never let Nagle delay a ReadyForQuery. (A socket not yet
+  // connected gets it from connect_server_socket, and only over TCP.)
   if (socket_.is_open()) socket_.set_option(tcp::no_delay(true), ignored);
 }
 
@@ -138,21 +138,12 @@ std::string Stream::peer() const {
   auto ep = socket_.remote_endpoint(ec);
   if (ec) return "?";
   const int family = ep.protocol().family();
-  if (family == AF_INET || family == AF_INET6) {
-    tcp::endpoint ip;
-    if (ep.size() > ip.capacity()) return "?";
-    std::memcpy(ip.data(), ep.data(), ep.size());
-    ip.resize(ep.size());
-    return ip.address().to_string() + ":" + std::to_string(ip.port());
-  }
-  if (family == AF_UNIX) {
-    asio::local::stream_protocol::endpoint path;
-    if (ep.size() > path.capacity()) return "?";
-    std::memcpy(path.data(), ep.data(), ep.size());
-    path.resize(ep.size());
-    return path.path();
-  }
-  return "?";
+  if (family != AF_INET && family != AF_INET6) return "?";  // clients are TCP
+  tcp::endpoint ip;
+  if (ep.size() > ip.capacity()) return "?";
+  std::memcpy(ip.data(), ep.data(), ep.size());
+  ip.resize(ep.size());
+  return ip.address().to_string() + ":" + std::to_string(ip.port());
 }
 
 // GCC 12 reports a false -Wmismatched-new-delete for this coroutine frame (as in pq_conn.cpp):
@@ -161,12 +152,9 @@ std::string Stream::peer() const {
 #pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 asio::awaitable<bool> connect_server_socket(StreamSocket& socket, const std::string& host, uint16_t port,
                                             std::string& error) {
-  if (is_socket_directory(host)) {
-    std::string path = host;
-    if (path.back() != '/') path += '/';
-    path += ".s.PGSQL." + std::to_string(port);
-    asio::local::stream_protocol::endpoint probe;
-    if (path.size() >= probe.capacity() - sizeof(sa_family_t)) {  // sun_path holds ~107 bytes
+  if (config::is_socket_directory(host)) {
+    const std::string path = config::socket_path(host, port);
+    if (path.size() > config::kMaxSocketPath) {  // validation refuses it; Asio would throw
       error = "unix-domain socket path too long: " + path;
       co_return false;
     }

@@ -1,7 +1,8 @@
 #pragma once
 // A byte stream that is a plain socket (TCP, or a unix-domain socket to a colocated PostgreSQL)
-// or TLS over it, decided after the socket exists (SSLRequest on either side). Coroutine-friendly: every operation returns an error_code instead
-// of throwing, because EOF and resets are expected outcomes on a proxy.
+// or TLS over it, decided after the socket exists (SSLRequest on either side).
+// Coroutine-friendly: every operation returns an error_code instead of throwing, because EOF and
+// resets are expected outcomes on a proxy.
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/associator.hpp>
 #include <boost/asio/associated_executor.hpp>
@@ -94,7 +95,7 @@ class Stream {
   bool has_descriptor() const noexcept { return socket_.is_open(); }
   bool is_open() const noexcept { return !closed_ && socket_.is_open(); }
   StreamSocket& socket() noexcept { return socket_; }
-  std::string peer() const;  // "addr:port" (or the socket path) for logs
+  std::string peer() const;  // "addr:port" for logs
 
  // (Public only for the associator specialisation at the end of this file.)
   template <class Handler>
@@ -160,12 +161,8 @@ void Stream::start_read(Handler handler, asio::mutable_buffer buf) {
   socket_.async_read_some(buf, ReadDone<Handler>{std::move(handler), &socket_, buf.size(), queued});
 }
 
-// A PostgreSQL server's host as libpq reads it: an absolute path names the directory of the
-// server's unix-domain socket (`<dir>/.s.PGSQL.<port>`), anything else a TCP host.
-inline bool is_socket_directory(std::string_view host) { return !host.empty() && host.front() == '/'; }
-
-// Connects `socket` to a PostgreSQL server at host:port: the unix-domain socket for a directory
-// host, else over TCP to each address the name resolves to in turn (TCP_NODELAY set). On failure
+// Connects `socket` to a PostgreSQL server at host:port: the unix-domain socket for a socket
+// directory host (config::is_socket_directory), else over TCP to each address the name resolves to in turn (TCP_NODELAY set). On failure
 // `error` says what failed ("cannot resolve ...", "cannot connect to ..."). Cancel it by closing
 // the socket (a Deadline).
 asio::awaitable<bool> connect_server_socket(StreamSocket& socket, const std::string& host, uint16_t port,

@@ -113,6 +113,12 @@ TEST_CASE("node and shard names and addresses are unique and present", "[config]
 }
 
 TEST_CASE("a node host may be a unix-domain socket directory", "[config][validate]") {
+  CHECK(is_socket_directory("/var/run/postgresql"));
+  CHECK_FALSE(is_socket_directory("db.example.com"));
+  CHECK_FALSE(is_socket_directory(""));
+  CHECK(socket_path("/var/run/postgresql", 5432) == "/var/run/postgresql/.s.PGSQL.5432");
+  CHECK(socket_path("/run/pg//", 5433) == "/run/pg/.s.PGSQL.5433");
+  CHECK(socket_path("/", 5432) == "/.s.PGSQL.5432");
   Config c = valid_config();
   c.shards[0].nodes[0].host = "/var/run/postgresql";
   c.shards[0].nodes[1].host = "/var/run/postgresql/";  // same directory, other port: no duplicate
@@ -139,7 +145,7 @@ TEST_CASE("a node host may be a unix-domain socket directory", "[config][validat
   c.shards[0].nodes[0].host = "/run/pg/";
   c.shards[0].nodes[1].host = "/run/pg";
   c.shards[0].nodes[1].port = 15432;
-  CHECK(has_error(validate(c), "shards[0].nodes[1]", "duplicate address /run/pg:15432 (also shards[0].nodes[0])"));
+  CHECK(has_error(validate(c), "shards[0].nodes[1]", "duplicate address /run/pg/.s.PGSQL.15432 (also shards[0].nodes[0])"));
 }
 
 TEST_CASE("users: present, unique, password fits the auth method", "[config][validate]") {
