@@ -179,9 +179,22 @@ Sha256Digest hmac_sha256(std::string_view key, std::string_view data) noexcept {
 }
 
 std::string md5_hex(std::string_view data) {
+  // Fetched once per thread, as SHA-256 above: EVP_md5() looks MD5 up at every call.
+  struct Md5Context {
+    EVP_MD* md = EVP_MD_fetch(nullptr, "MD5", nullptr);
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Md5Context() {
+      EVP_MD_CTX_free(ctx);
+      EVP_MD_free(md);
+    }
+  };
+  thread_local Md5Context c;
   unsigned char d[16];
   unsigned int len = 0;
-  EVP_Digest(data.data(), data.size(), d, &len, EVP_md5(), nullptr);
+  if (c.md == nullptr || c.ctx == nullptr || EVP_DigestInit_ex2(c.ctx, c.md, nullptr) != 1 ||
+      EVP_DigestUpdate(c.ctx, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(c.ctx, d, &len) != 1) {
+    EVP_Digest(data.data(), data.size(), d, &len, EVP_md5(), nullptr);
+  }
   static constexpr char kHex[] = "0123456789abcdef";
   std::string out(32, '0');
   for (size_t i = 0; i < 16; ++i) {

@@ -100,6 +100,10 @@ std::string render_metrics(Runtime& rt, std::chrono::steady_clock::time_point st
   w.sample(rt.clients.load());
   w.family("pgscale_client_sessions", Type::gauge, "Client sessions alive now (accepted and not yet closed).");
   w.sample(static_cast<double>(rt.session_count()));
+  w.family("pgscale_client_sessions_parked", Type::gauge,
+           "Client sessions idle long enough (about a second without a query) to wait outside the I/O reactor, "
+           "holding only their socket and session object.");
+  w.sample(rt.parked_clients.load(std::memory_order_relaxed));
   w.family("pgscale_draining", Type::gauge, "1 while pgscale drains after SIGTERM/SIGINT.");
   w.sample(rt.draining.load() ? 1 : 0);
   render_pools(w, rt.pools().all());

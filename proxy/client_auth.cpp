@@ -7,8 +7,11 @@
 #include <spdlog/spdlog.h>
 
 #include <cstring>
+#include <optional>
+#include <unordered_map>
 
 #include "protocol/auth.hpp"
+#include "protocol/crypto.hpp"
 #include "protocol/frame.hpp"
 #include "proxy/client_session.hpp"
 #include "protocol/md5_auth.hpp"
@@ -49,6 +52,32 @@ std::optional<scram::Verifier> user_verifier(const config::UserConfig& user, boo
   if (scram::derive_verifier(user.password, salt, scram::kDefaultIterations, v) != protocol::Errc::ok)
     return std::nullopt;
   return v;
+}
+
+// user_verifier per worker thread, remembered: it depends only on the user's name and secret,
+// and parsing a verifier (two base64 keys) or deriving one from a plaintext password (4,096
+// PBKDF2 rounds, milliseconds) at every login is waste. Keyed by name and secret, so a reload
+// that changes either is a new entry; cleared when it outgrows any real user list.
+struct CachedVerifier {
+  std::optional<scram::Verifier> verifier;
+  bool plaintext = false;
+};
+constexpr size_t kMaxCachedVerifiers = 1024;
+
+const CachedVerifier& cached_verifier(const config::UserConfig& user) {
+  thread_local std::unordered_map<std::string, CachedVerifier> cache;
+  std::string key;
+  key.reserve(user.name.size() + 1 + user.password.size());
+  key.append(user.name).push_back('\0');
+  key.append(user.password);
+  auto it = cache.find(key);
+  if (it == cache.end()) {
+    if (cache.size() >= kMaxCachedVerifiers) cache.clear();
+    CachedVerifier c;
+    c.verifier = user_verifier(user, c.plaintext);
+    it = cache.emplace(std::move(key), std::move(c)).first;
+  }
+  return it->second;
 }
 }  // namespace
 
@@ -100,7 +129,11 @@ bool ClientSession::check_database_allowed(const config::UserConfig& user) {
 asio::awaitable<bool> ClientSession::auth_scram(const config::UserConfig* user, bool& ok) {
   bool plaintext = false;
   std::optional<scram::Verifier> verifier;
-  if (user) verifier = user_verifier(*user, plaintext);
+  if (user) {
+    const CachedVerifier& c = cached_verifier(*user);
+    verifier = c.verifier;
+    plaintext = c.plaintext;
+  }
   scram::ScramServerOptions options;
   options.doomed = !verifier;  // unknown user or unusable secret: same exchange, certain failure
   scram::ScramServer server(verifier ? *verifier : scram::mock_verifier(user_, process_secret()), options);
@@ -143,7 +176,7 @@ asio::awaitable<bool> ClientSession::auth_scram(const config::UserConfig* user, 
 
 asio::awaitable<bool> ClientSession::auth_md5(const config::UserConfig* user, bool& ok) {
   std::array<uint8_t, 4> salt{};
-  if (RAND_bytes(salt.data(), 4) != 1) salt = {1, 2, 3, 4};
+  if (!protocol::random_bytes(salt.data(), salt.size())) salt = {1, 2, 3, 4};
   std::string out;
   protocol::encode_auth_md5(out, salt);
   if (!co_await write_client(out)) co_return false;

@@ -134,6 +134,7 @@ bool ParkedSockets::park(ClientSession& s) {
   s.park_prev_ = nullptr;
   head_ = std::move(self);
   ++count_;
+  s.rt_.parked_clients.fetch_add(1, std::memory_order_relaxed);
   if (!armed_) arm();
   if (!trim_armed_) arm_trim();
   return true;
@@ -155,6 +156,7 @@ std::shared_ptr<ClientSession> ParkedSockets::unlink(ClientSession& s) {
   if (slot) slot->park_prev_ = s.park_prev_;
   s.park_prev_ = nullptr;
   --count_;
+  s.rt_.parked_clients.fetch_sub(1, std::memory_order_relaxed);
   return self;
 }
 

@@ -5,6 +5,8 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "proxy/client_session.hpp"
@@ -19,6 +21,11 @@ constexpr size_t kMaxClientBuffer = 2 * 1024 * 1024;
 // An implicit transaction held back until its Sync (see client_loop): at most this long, this big.
 constexpr auto kHoldUnsynced = std::chrono::seconds(1);
 constexpr size_t kMaxHeldBytes = 256 * 1024;
+
+// One turn of the io_context: what was queued before (a woken coroutine) runs first.
+asio::awaitable<void> yield_once() {
+  co_await asio::post(co_await asio::this_coro::executor, asio::use_awaitable);
+}
 
 bool is_sync_point(char tag) { return tag == 'Q' || tag == 'S' || tag == 'F'; }
 
@@ -53,6 +60,25 @@ asio::awaitable<void> ClientSession::client_loop() {
       std::vector<Frame>().swap(frames());  // 64 reserved frames are 1.5 KiB of an idle session
       if (unparked_) {
         unparked_ = false;  // restarted by park(): the parked wait saw the socket readable
+      } else if (spins == 0 && !client_.is_tls() && can_park()) {
+        // Just logged in: most clients send their first query at once, and parking now would
+        // cost five epoll_ctl calls and a second epoll_wait to take the socket out of Asio and
+        // back. Wait in Asio instead (one epoll_ctl); the idle check parks the session if its
+        // client stays quiet for a second (go_idle cancels this wait).
+        arm_idle_check();
+        client_waiting_ = true;
+        co_await client_.wait_readable(ec);
+        client_waiting_ = false;
+        if (ec) {
+          if (ec == asio::error::operation_aborted && idle_cancel_ && !client_gone_) {
+            idle_cancel_ = false;
+            went_idle = true;
+            continue;
+          }
+          if (ec == asio::error::operation_aborted && draining_ && !client_gone_) continue;
+          co_return;
+        }
+        idle_cancel_ = false;  // a cancel that came too late for the wait
       } else if (can_park()) {
         parked_ = true;  // run_then_end_or_park() leaves a readiness wait without coroutine frames
         co_return;
@@ -428,6 +454,7 @@ asio::awaitable<void> ClientSession::finish() {
     if (cancel_slot_) cancel_slot_->clear();
     if (clean && !is_transaction_mode()) server->stream().cancel();
     else server->stream().close();
+    if (pumps_running_ > 0) co_await yield_once();  // the pump, woken above, usually ends in this turn
     for (int i = 0; i < 100 && pumps_running_ > 0; ++i) {
       pump_done().expires_after(std::chrono::milliseconds(100));
       co_await pump_done().async_wait(asio::as_tuple(asio::use_awaitable));
@@ -441,6 +468,9 @@ asio::awaitable<void> ClientSession::finish() {
     }
     if (pool) pool->checkin(std::move(server), reusable);
   }
+  // The idle pump was woken above: one turn of the io_context usually ends it, without the
+  // timer (whose arming as the earliest deadline would re-arm the reactor's timerfd).
+  if (pumps_running_ > 0) co_await yield_once();
   for (int i = 0; i < 100 && pumps_running_ > 0; ++i) {
     pump_done().expires_after(std::chrono::milliseconds(100));
     co_await pump_done().async_wait(asio::as_tuple(asio::use_awaitable));

@@ -342,7 +342,10 @@ asio::awaitable<bool> ClientSession::greet() {
       }
       co_return false;
     }
-    params = c.conn->parameters();
+    if (!params || *params != c.conn->parameters()) {
+      params = pool_->cached_params();  // set by this checkout when it opened the connection
+      if (!params || *params != c.conn->parameters()) params = std::make_shared<const Params>(c.conn->parameters());
+    }
     if (mode_ == AttachMode::per_session) {
       if (!co_await sync_app_name(*c.conn)) {
         pool_->checkin(std::move(c.conn), false);
@@ -358,22 +361,40 @@ asio::awaitable<bool> ClientSession::greet() {
   const CancelKey key = cancel_slot_.key();
   std::string out;
   protocol::encode_auth_ok(out);
-  bool app_name_sent = false;
-  Settings greeting;
-  greeting.reserve(params->size() + 1);
-  for (const auto& [k, v] : *params) {
-    // application_name is per client, not per pool: report the client's own.
-    bool is_app = k == "application_name";
-    app_name_sent = app_name_sent || is_app;
-    std::string_view value = is_app ? std::string_view(app_name_) : std::string_view(v);
-    protocol::encode(out, protocol::ParameterStatus{k, value});
-    greeting.emplace_back(k, std::string(value));
+  // The ParameterStatus messages and their interned set depend only on the pool's parameters
+  // and the client's application_name: each worker keeps the last ones it built, which the
+  // next login of the same application (the common case) reuses as they are.
+  struct LastGreeting {
+    std::shared_ptr<const Params> params;  // held: its address is the key
+    std::string app_name;
+    std::string bytes;
+    std::shared_ptr<const Settings> greeted;
+  };
+  thread_local LastGreeting last;
+  if (last.params != params || last.app_name != app_name_) {
+    std::string bytes;
+    bool app_name_sent = false;
+    Settings greeting;
+    greeting.reserve(params->size() + 1);
+    for (const auto& [k, v] : *params) {
+      // application_name is per client, not per pool: report the client's own.
+      bool is_app = k == "application_name";
+      app_name_sent = app_name_sent || is_app;
+      std::string_view value = is_app ? std::string_view(app_name_) : std::string_view(v);
+      protocol::encode(bytes, protocol::ParameterStatus{k, value});
+      greeting.emplace_back(k, std::string(value));
+    }
+    if (!app_name_sent) {
+      protocol::encode(bytes, protocol::ParameterStatus{"application_name", app_name_});
+      greeting.emplace_back("application_name", app_name_);
+    }
+    last.params = params;
+    last.app_name = app_name_;
+    last.bytes = std::move(bytes);
+    last.greeted = shared_greeting(std::move(greeting));
   }
-  if (!app_name_sent) {
-    protocol::encode(out, protocol::ParameterStatus{"application_name", app_name_});
-    greeting.emplace_back("application_name", app_name_);
-  }
-  greeted_ = shared_greeting(std::move(greeting));  // told_ starts empty: the client holds these
+  out += last.bytes;
+  greeted_ = last.greeted;  // told_ starts empty: the client holds these
   protocol::encode(out, protocol::BackendKeyData{key.process_id, key.secret_key});
   append_ready_for_query(out, 'I');
   if (server_) {
@@ -478,7 +499,7 @@ void ClientSession::go_idle() {
     pump_idle_ = true;
     pump_wake().notify();
   }
-  if (client_reading_ && cbuf_.size() == 0 && !client_.is_tls() && !draining_) {
+  if ((client_reading_ || client_waiting_) && cbuf_.size() == 0 && !client_.is_tls() && !draining_) {
     idle_cancel_ = true;
     client_.cancel();
   }

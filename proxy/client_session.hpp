@@ -287,7 +287,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // The session's one pump waits here for the next server (no timer).
   Wakeup& pump_wake() { return cold().pump_wake; }
   bool client_reading_ = false;     // the client loop waits in read_some (its buffer is lent out)
-  bool idle_cancel_ = false;        // the idle check cancelled that read to free the buffer of an idle session
+  bool client_waiting_ = false;     // the client loop waits for its first message after login (in Asio)
+  bool idle_cancel_ = false;        // the idle check cancelled that read (or wait) to free the buffer of an idle session
 
   // --- idle detection --- (client_session.cpp) After ~1 s without a server a session frees its
   // buffers and its pump ends. One timer per session, armed at most once per second (at a

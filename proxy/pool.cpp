@@ -101,7 +101,9 @@ asio::awaitable<Pool::Checkout> Pool::open_new(asio::any_io_executor ex) {
     co_return Checkout{nullptr, false, std::move(err.message), std::move(err.server_error)};
   }
   spdlog::debug("pool {}: opened {}", name_, conn->describe());
-  params_ = conn->parameters();
+  // Shared, and replaced only when a server reports different ones: sessions greet their
+  // clients from it, and a worker reuses the greeting it built for the same pointer.
+  if (!params_ || *params_ != conn->parameters()) params_ = std::make_shared<const Params>(conn->parameters());
   Checkout out;
   out.conn = std::move(conn);
   co_return out;
@@ -262,7 +264,7 @@ void Pool::retire() {
   idle_.clear();
 }
 
-std::optional<Params> Pool::cached_params() const {
+std::shared_ptr<const Params> Pool::cached_params() const {
   std::lock_guard lk(mu_);
   return params_;
 }

@@ -67,7 +67,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   // No longer in the topology: idle connections close now, busy ones at checkin.
   void retire();
   // ParameterStatus set of the last connection made (so greeting a client needs no checkout).
-  std::optional<Params> cached_params() const;
+  std::shared_ptr<const Params> cached_params() const;
   // Periodic upkeep: idle_timeout, max_lifetime, min_idle.
   void maintain(asio::any_io_executor ex);
   const std::string& name() const noexcept { return name_; }
@@ -112,7 +112,7 @@ class Pool : public std::enable_shared_from_this<Pool> {
   std::vector<std::shared_ptr<ServerConn>> idle_;  // LIFO: hot connections stay hot
   std::deque<std::shared_ptr<Waiter>> waiters_;
   std::vector<std::shared_ptr<Waiter>> spare_waiters_;  // emptied by retire(), before shutdown
-  std::optional<Params> params_;
+  std::shared_ptr<const Params> params_;
 };
 
 // All pools, keyed by their name. Lookups take a short lock once per client login.

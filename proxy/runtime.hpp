@@ -63,6 +63,8 @@ class Runtime {
   Router& router() { return router_; }
 
   std::atomic<uint32_t> clients{0};
+  // Sessions waiting outside Asio's reactor for their idle client (client_park.cpp).
+  std::atomic<uint32_t> parked_clients{0};
   std::atomic<bool> draining{false};
 
   // Live sessions, for drain: an intrusive list whose links live in the sessions (no node

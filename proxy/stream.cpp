@@ -16,6 +16,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include <fmt/format.h>
+
 namespace pgscale::proxy {
 
 namespace {
@@ -79,7 +81,13 @@ asio::awaitable<void> Stream::write_all(std::string_view bytes, error_code& ec) 
   } else if (tls_) {
     std::tie(ec, std::ignore) = co_await asio::async_write(*tls_, buf, kTuple);
   } else {
-    std::tie(ec, std::ignore) = co_await asio::async_write(socket_, buf, kTuple);
+    // Most writes here are small (login replies, errors) and the socket takes them at once:
+    // sent directly, the coroutine goes on without a trip through the io_context's queue
+    // (which would also poll the reactor once more). The rest, if any, the Asio way.
+    ec = {};
+    size_t n = try_write(bytes, ec);
+    if (ec || n == bytes.size()) co_return;
+    std::tie(ec, std::ignore) = co_await asio::async_write(socket_, buf + n, kTuple);
   }
 }
 
@@ -143,6 +151,10 @@ std::string Stream::peer() const {
   if (ep.size() > ip.capacity()) return "?";
   std::memcpy(ip.data(), ep.data(), ep.size());
   ip.resize(ep.size());
+  if (ip.address().is_v4()) {  // by hand: address_v4::to_string goes through inet_ntop and sprintf
+    const auto b = ip.address().to_v4().to_bytes();
+    return fmt::format("{}.{}.{}.{}:{}", b[0], b[1], b[2], b[3], ip.port());
+  }
   return ip.address().to_string() + ":" + std::to_string(ip.port());
 }
 

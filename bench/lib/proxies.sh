@@ -21,13 +21,22 @@ replica_ports() {
   return 0
 }
 
+# The app user's secret for client authentication BENCH_CLIENT_AUTH (default scram-sha-256: the
+# verifier; md5, bench/login.sh only: the clear-text password, from which either proxy answers
+# md5 and still logs in to PostgreSQL with SCRAM).
+client_auth() { echo "${BENCH_CLIENT_AUTH:-scram-sha-256}"; }
+client_secret() {
+  if [ "$(client_auth)" = md5 ]; then echo "$PGSCALE_APP_PASSWORD"; else app_verifier; fi
+}
+
 # start_pgbouncer NAME PORT [SERVER_HOST]: SERVER_HOST (default 127.0.0.1) may be the cluster's
 # unix-socket directory, PGSCALE_SOCKET_DIR (target pgbouncer-unix): everything else is the same.
 start_pgbouncer() {
   local name=$1 port=$2 server_host=${3:-127.0.0.1} dir="$WORK/$1" err pid
   mkdir -p "$dir"
-  printf '"%s" "%s"\n' "$PGSCALE_APP_USER" "$(app_verifier)" >"$dir/userlist.txt"
+  printf '"%s" "%s"\n' "$PGSCALE_APP_USER" "$(client_secret)" >"$dir/userlist.txt"
   fill_template "$LIB/pgbouncer.ini.in" "$dir/pgbouncer.ini" PORT="$port" DIR="$dir" SERVER_HOST="$server_host" \
+    AUTH_TYPE="$(client_auth)" \
     APP_DB="$PGSCALE_APP_DB" PRIMARY_PORT="$PGSCALE_S0_PRIMARY_PORT" POOL_SIZE="$POOL_SIZE" \
     TLS_CERT="$dir/server.crt" TLS_KEY="$dir/server.key"
   # Own copies of the cert/key: the daemon runs as postgres and wants a 0600 key it owns.
@@ -120,7 +129,7 @@ listen: {address: 127.0.0.1, port: $port, workers: ${PGSCALE_WORKERS:-0},${poll:
 admin: {http_address: 127.0.0.1, http_port: $admin}
 log: {level: warn}
 users:
-  - {name: $PGSCALE_APP_USER, auth: scram-sha-256, password: "$(app_verifier)", databases: [$PGSCALE_APP_DB]}
+  - {name: $PGSCALE_APP_USER, auth: $(client_auth), password: "$(client_secret)", databases: [$PGSCALE_APP_DB]}
 pool: {mode: transaction, max_size: $POOL_SIZE, min_idle: 0, server_tls: disable${auto:+, auto_prepare: $auto}}
 routing: {read_write_split: $split, replica_selection: least_outstanding, no_replica: primary}
 monitor: {user: $PGSCALE_MONITOR_USER, password: "$PGSCALE_MONITOR_PASSWORD", database: postgres}

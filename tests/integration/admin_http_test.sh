@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Admin HTTP through a real pgscale on the local cluster: /metrics is valid Prometheus text
 # (promtool) and shows the pool a client used and the monitor's view of the node; /health says ok;
-# /status is JSON with the pool; unknown paths get 404; a non-GET gets 405.
+# /status is JSON with the pool; unknown paths get 404; a non-GET gets 405; idle clients park and
+# are served again (pgscale_client_sessions_parked).
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
@@ -51,4 +52,30 @@ expect_match "/status JSON names the pool" "\"node\":\"s0-primary\",\"database\"
 expect_match "unknown path 404" '^HTTP/1.0 404' "$(http GET /nope | head -1)"
 expect_match "POST 405" '^HTTP/1.0 405' "$(http POST /metrics | head -1)"
 expect_eq "pgscale still serves after the admin requests" "2" "$(tpsql -At -c 'SELECT 2')"
+
+# Idle clients park (after about a second without a query they wait outside Asio's reactor,
+# holding only their socket and session) and are served again when they send: one client quiet
+# from its login on, one quiet after a first query (plain TCP: a TLS session waits in Asio).
+parked_now() { http GET /metrics | body | awk '$1 == "pgscale_client_sessions_parked" {print $2}'; }
+( sleep 5; echo 'SELECT 31;' ) | PGSSLMODE=disable tpsql -At >"$PROXY_TMP/park1.out" 2>&1 &
+park1=$!
+( echo 'SELECT 32;'; sleep 5; echo 'SELECT 33;' ) | PGSSLMODE=disable tpsql -At >"$PROXY_TMP/park2.out" 2>&1 &
+park2=$!
+parked=""
+for _ in $(seq 1 40); do
+  parked="$(parked_now)"
+  [[ "$parked" == 2 ]] && break
+  sleep 0.1
+done
+expect_eq "/metrics: both idle clients parked" "2" "$parked"
+wait "$park1"
+wait "$park2"
+expect_eq "a client quiet since its login is served after parking" "31" "$(cat "$PROXY_TMP/park1.out")"
+expect_eq "a client quiet after a query is served after parking" $'32\n33' "$(cat "$PROXY_TMP/park2.out")"
+for _ in $(seq 1 30); do
+  parked="$(parked_now)"
+  [[ "$parked" == 0 ]] && break
+  sleep 0.1
+done
+expect_eq "/metrics: no session parked once they left" "0" "$parked"
 proxy_test_done
