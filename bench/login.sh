@@ -24,7 +24,7 @@ source "$LIB/common.sh"
 source "$LIB/proxies.sh"
 
 ROUNDS=3 SECONDS_RUN=10 CLIENTS=16 BASE_PORT=26900 CLUSTER="" OUT="" SCALE=10
-PGSCALE_BIN=${PGSCALE_BIN:-$ROOT/build-bench/bin/pgscale}
+PGSCALE_BIN=${PGSCALE_BIN:-$ROOT/build/bin/pgscale}
 while [ $# -gt 0 ]; do
   case $1 in
     --rounds) ROUNDS=$2; shift ;;
