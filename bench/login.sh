@@ -61,21 +61,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if ! "$ROOT/deploy/local-cluster.sh" status "$CLUSTER" >/dev/null 2>&1; then
-  log "cluster in $CLUSTER on $BASE_PORT.."
-  "$ROOT/deploy/local-cluster.sh" up "$CLUSTER" --base-port "$BASE_PORT" >"$WORK/cluster-up.log" 2>&1 ||
-    die "cluster did not start: $(tail -n 5 "$WORK/cluster-up.log")"
-fi
-set -a
-# shellcheck source=/dev/null
-source "$CLUSTER/cluster.env"
-set +a
-if [ ! -f "$CLUSTER/pgbench-initialized" ]; then
-  log "pgbench -i -s $SCALE"
-  PGPASSWORD=$PGSCALE_APP_PASSWORD "$PG_BIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 \
-    -p "$PGSCALE_S0_PRIMARY_PORT" -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB" >"$WORK/init.log" 2>&1
-  touch "$CLUSTER/pgbench-initialized"
-fi
+use_cluster
 
 # Four proxies: pgscale and PgBouncer, each once per client authentication method.
 TARGETS=(pgscale-scram pgbouncer-scram pgscale-md5 pgbouncer-md5)

@@ -60,21 +60,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if ! "$ROOT/deploy/local-cluster.sh" status "$CLUSTER" >/dev/null 2>&1; then
-  log "cluster in $CLUSTER on $BASE_PORT.."
-  "$ROOT/deploy/local-cluster.sh" up "$CLUSTER" --base-port "$BASE_PORT" >"$WORK/cluster-up.log" 2>&1 ||
-    die "cluster did not start: $(tail -n 5 "$WORK/cluster-up.log")"
-fi
-set -a
-# shellcheck source=/dev/null
-source "$CLUSTER/cluster.env"
-set +a
-if [ ! -f "$CLUSTER/pgbench-initialized" ]; then
-  log "pgbench -i -s $SCALE"
-  PGPASSWORD=$PGSCALE_APP_PASSWORD "$PG_BIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 \
-    -p "$PGSCALE_S0_PRIMARY_PORT" -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB" >"$WORK/init.log" 2>&1
-  touch "$CLUSTER/pgbench-initialized"
-fi
+use_cluster
 start_pgscale pgscale $((BASE_PORT + 30)) false
 [ -z "${T_ERR[pgscale]:-}" ] || die "${T_ERR[pgscale]}"
 PID=${T_PID[pgscale]}

@@ -113,27 +113,36 @@ bool base64_decode(std::string_view text, std::string& out) {
 
 namespace {
 
-// SHA-256 fetched once and one digest context per thread: EVP_sha256() and the one-shot HMAC()
-// look the algorithm up and build contexts at every call (~12,000 instructions per HMAC, four
-// HMACs and a hash per SCRAM login), which OpenSSL 3's performance notes advise against.
-struct Sha256Context {
-  EVP_MD* md = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+// A digest fetched once and one context for it, per thread: EVP_sha256(), EVP_md5() and the
+// one-shot HMAC() look the algorithm up and build contexts at every call (~12,000 instructions
+// per HMAC, four HMACs and a hash per SCRAM login), which OpenSSL 3's performance notes advise
+// against.
+struct DigestContext {
+  EVP_MD* md;
   EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  ~Sha256Context() {
+  explicit DigestContext(const char* name) : md(EVP_MD_fetch(nullptr, name, nullptr)) {}
+  DigestContext(const DigestContext&) = delete;
+  DigestContext& operator=(const DigestContext&) = delete;
+  ~DigestContext() {
     EVP_MD_CTX_free(ctx);
     EVP_MD_free(md);
+  }
+  // The digest (`size` bytes) of the concatenated parts. False when OpenSSL fails (then `out`
+  // is unspecified).
+  bool digest(std::initializer_list<std::string_view> parts, uint8_t* out, unsigned int size) noexcept {
+    if (md == nullptr || ctx == nullptr || EVP_DigestInit_ex2(ctx, md, nullptr) != 1) return false;
+    for (std::string_view p : parts) {
+      if (EVP_DigestUpdate(ctx, p.data(), p.size()) != 1) return false;
+    }
+    unsigned int len = 0;
+    return EVP_DigestFinal_ex(ctx, out, &len) == 1 && len == size;
   }
 };
 
 // SHA-256 of the concatenated parts. False when OpenSSL fails (then `out` is unspecified).
 bool sha256_parts(std::initializer_list<std::string_view> parts, uint8_t* out) noexcept {
-  thread_local Sha256Context c;
-  if (c.md == nullptr || c.ctx == nullptr || EVP_DigestInit_ex2(c.ctx, c.md, nullptr) != 1) return false;
-  for (std::string_view p : parts) {
-    if (EVP_DigestUpdate(c.ctx, p.data(), p.size()) != 1) return false;
-  }
-  unsigned int len = 0;
-  return EVP_DigestFinal_ex(c.ctx, out, &len) == 1 && len == 32;
+  thread_local DigestContext c("SHA256");
+  return c.digest(parts, out, 32);
 }
 
 std::string_view bytes_view(const uint8_t* p, size_t n) noexcept { return {reinterpret_cast<const char*>(p), n}; }
@@ -179,20 +188,10 @@ Sha256Digest hmac_sha256(std::string_view key, std::string_view data) noexcept {
 }
 
 std::string md5_hex(std::string_view data) {
-  // Fetched once per thread, as SHA-256 above: EVP_md5() looks MD5 up at every call.
-  struct Md5Context {
-    EVP_MD* md = EVP_MD_fetch(nullptr, "MD5", nullptr);
-    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-    ~Md5Context() {
-      EVP_MD_CTX_free(ctx);
-      EVP_MD_free(md);
-    }
-  };
-  thread_local Md5Context c;
+  thread_local DigestContext c("MD5");
   unsigned char d[16];
-  unsigned int len = 0;
-  if (c.md == nullptr || c.ctx == nullptr || EVP_DigestInit_ex2(c.ctx, c.md, nullptr) != 1 ||
-      EVP_DigestUpdate(c.ctx, data.data(), data.size()) != 1 || EVP_DigestFinal_ex(c.ctx, d, &len) != 1) {
+  if (!c.digest({data}, d, sizeof d)) {
+    unsigned int len = 0;
     EVP_Digest(data.data(), data.size(), d, &len, EVP_md5(), nullptr);
   }
   static constexpr char kHex[] = "0123456789abcdef";

@@ -165,3 +165,24 @@ median() {
       if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2
     }'
 }
+
+# use_cluster: the local cluster in CLUSTER (started on BASE_PORT unless it runs already, log in
+# WORK), its cluster.env exported, pgbench's tables at scale SCALE made once (bench/profile.sh,
+# bench/login.sh; bench/run.sh starts its own in start_cluster).
+use_cluster() {
+  if ! "$ROOT/deploy/local-cluster.sh" status "$CLUSTER" >/dev/null 2>&1; then
+    log "cluster in $CLUSTER on $BASE_PORT.."
+    "$ROOT/deploy/local-cluster.sh" up "$CLUSTER" --base-port "$BASE_PORT" >"$WORK/cluster-up.log" 2>&1 ||
+      die "cluster did not start: $(tail -n 5 "$WORK/cluster-up.log")"
+  fi
+  set -a
+  # shellcheck source=/dev/null
+  source "$CLUSTER/cluster.env"
+  set +a
+  if [ ! -f "$CLUSTER/pgbench-initialized" ]; then
+    log "pgbench -i -s $SCALE"
+    PGPASSWORD=$PGSCALE_APP_PASSWORD "$PG_BIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 \
+      -p "$PGSCALE_S0_PRIMARY_PORT" -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB" >"$WORK/init.log" 2>&1
+    touch "$CLUSTER/pgbench-initialized"
+  fi
+}

@@ -57,25 +57,24 @@ expect_eq "pgscale still serves after the admin requests" "2" "$(tpsql -At -c 'S
 # holding only their socket and session) and are served again when they send: one client quiet
 # from its login on, one quiet after a first query (plain TCP: a TLS session waits in Asio).
 parked_now() { http GET /metrics | body | awk '$1 == "pgscale_client_sessions_parked" {print $2}'; }
+# wait_parked N: the parked-sessions gauge once it reads N, or its last reading after ~4 s.
+wait_parked() {
+  local n=""
+  for _ in $(seq 1 40); do
+    n="$(parked_now)"
+    [[ "$n" == "$1" ]] && break
+    sleep 0.1
+  done
+  echo "$n"
+}
 ( sleep 5; echo 'SELECT 31;' ) | PGSSLMODE=disable tpsql -At >"$PROXY_TMP/park1.out" 2>&1 &
 park1=$!
 ( echo 'SELECT 32;'; sleep 5; echo 'SELECT 33;' ) | PGSSLMODE=disable tpsql -At >"$PROXY_TMP/park2.out" 2>&1 &
 park2=$!
-parked=""
-for _ in $(seq 1 40); do
-  parked="$(parked_now)"
-  [[ "$parked" == 2 ]] && break
-  sleep 0.1
-done
-expect_eq "/metrics: both idle clients parked" "2" "$parked"
+expect_eq "/metrics: both idle clients parked" "2" "$(wait_parked 2)"
 wait "$park1"
 wait "$park2"
 expect_eq "a client quiet since its login is served after parking" "31" "$(cat "$PROXY_TMP/park1.out")"
 expect_eq "a client quiet after a query is served after parking" $'32\n33' "$(cat "$PROXY_TMP/park2.out")"
-for _ in $(seq 1 30); do
-  parked="$(parked_now)"
-  [[ "$parked" == 0 ]] && break
-  sleep 0.1
-done
-expect_eq "/metrics: no session parked once they left" "0" "$parked"
+expect_eq "/metrics: no session parked once they left" "0" "$(wait_parked 0)"
 proxy_test_done
