@@ -87,6 +87,8 @@ bool tree_depth_ok(const std::uint8_t* data, std::size_t len) {
   return true;
 }
 
+}  // namespace
+
 // `SET pgscale.route = primary` does not parse (PRIMARY is a reserved word in PostgreSQL's
 // grammar), so the directive is also recognised textually when it is the whole string.
 std::optional<RouteDirective> match_route_directive(std::string_view sql) {
@@ -123,6 +125,17 @@ std::optional<RouteDirective> match_route_directive(std::string_view sql) {
   skip_ws();
   return i == sql.size() ? d : std::nullopt;
 }
+
+std::string_view route_directive_sql(RouteDirective d) {
+  switch (d) {
+    case RouteDirective::primary: return "SET pgscale.route = 'primary'";
+    case RouteDirective::replica: return "SET pgscale.route = 'replica'";
+    case RouteDirective::auto_: break;
+  }
+  return "SET pgscale.route = 'auto'";
+}
+
+namespace {
 
 struct ParseTree {
   PgQueryProtobufParseResult raw{};

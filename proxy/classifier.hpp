@@ -64,6 +64,14 @@ class Reasons {
 enum class Hint : std::uint8_t { primary, replica };
 enum class RouteDirective : std::uint8_t { primary, replica, auto_ };
 
+// `SET [SESSION] pgscale.route = | TO primary|replica|auto|default` (value quoted or not, one
+// optional `;`) as the whole text: the directive, recognised textually because PostgreSQL's
+// grammar rejects the unquoted reserved word `primary`.
+std::optional<RouteDirective> match_route_directive(std::string_view sql);
+
+// The directive as PostgreSQL accepts it: SET pgscale.route = '<primary|replica|auto>'.
+std::string_view route_directive_sql(RouteDirective d);
+
 enum class TxnEffectKind : std::uint8_t {
   begin,               // BEGIN / START TRANSACTION
   commit,              // COMMIT / END (and COMMIT AND CHAIN: `chain`)

@@ -122,7 +122,8 @@ ClientSession::FramePlan ClientSession::plan_frame(const Frame& f) const {
         if (dealloc && local_deallocate(statements_, parse_local_command(text), status)) return FramePlan::local;
         ExecuteRef ex;
         bool execute = parse_execute(text, ex) && statements_.find(ex.name);
-        return dealloc || execute || local.statement ? FramePlan::special : FramePlan::forward;
+        bool directive = classifier::match_route_directive(text).has_value();
+        return dealloc || execute || directive || local.statement ? FramePlan::special : FramePlan::forward;
       }
       return !server_ && parse_is_known(f) ? FramePlan::local : FramePlan::special;
     case 'S':  // Sync / Flush with no server attached: the client is idle, nothing is owed by a server
@@ -277,6 +278,13 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
       return true;
     }
     if (!server_) return false;
+    if (auto d = classifier::match_route_directive(parse.query)) {
+      // SET pgscale.route (noted by check_route) in the spelling PostgreSQL takes: its grammar
+      // rejects the unquoted reserved word `primary`, which pgscale accepts in a Query as well.
+      protocol::encode(sout(), protocol::Parse{"", std::string(classifier::route_directive_sql(*d)), parse.param_types});
+      tracker_.push(Expect::parse);
+      return true;
+    }
     ExecuteRef ex;
     const StatementPtr* target = parse_execute(parse.query, ex) ? statements_.find(ex.name) : nullptr;
     if (target && status != 'E') {
@@ -294,7 +302,11 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
     push_local_error(kDuplicateStatement, quoted(parse.name) + " already exists");
     return true;
   }
-  StatementPtr stmt = statement_registry().intern(parse.query, parse.param_types);
+  // A named SET pgscale.route is prepared in the spelling PostgreSQL takes (see above).
+  const auto directive = classifier::match_route_directive(parse.query);
+  StatementPtr stmt = statement_registry().intern(
+      directive ? std::string_view(classifier::route_directive_sql(*directive)) : std::string_view(parse.query),
+      parse.param_types);
   statements_.set(parse.name, stmt);
   if (!server_) {  // plan_frame() found it validated: prepared on a server when first used
     std::string reply;

@@ -1,11 +1,12 @@
 """Pipelined statements through pgscale with libpq's pipeline mode (psycopg.pq is libpq itself).
 
-usage: routing_pipeline.py [--one-sync] CONNINFO GAP_SECONDS SQL [SQL ...]
+usage: routing_pipeline.py [--one-sync] [--named] CONNINFO GAP_SECONDS SQL [SQL ...]
 Each SQL is sent as its own extended-protocol query followed by a Sync, and flushed; GAP_SECONDS
 pass between two of them, so pgscale reads them separately while the first is still running
 (the first SQL should take longer than the gaps, e.g. pg_sleep). Nothing is read until all are
 sent. Prints one line per SQL: `ok <last column of the last row>` or `error <SQLSTATE> <message>`.
 --one-sync: no Sync between the SQLs (one implicit transaction), a single Sync after the last.
+--named: each SQL is prepared as a named statement (s1, s2, ...) and that statement executed.
 """
 import sys
 import time
@@ -15,8 +16,10 @@ from psycopg import pq
 
 def main() -> int:
     args = sys.argv[1:]
-    one_sync = bool(args) and args[0] == "--one-sync"
-    if one_sync:
+    one_sync = named = False
+    while args and args[0] in ("--one-sync", "--named"):
+        one_sync = one_sync or args[0] == "--one-sync"
+        named = named or args[0] == "--named"
         args = args[1:]
     conninfo, gap, sqls = args[0], float(args[1]), args[2:]
     pg = pq.PGconn.connect(conninfo.encode())
@@ -27,7 +30,11 @@ def main() -> int:
     for i, sql in enumerate(sqls):
         if i:
             time.sleep(gap)
-        pg.send_query_params(sql.encode(), None)
+        if named:
+            pg.send_prepare(f"s{i + 1}".encode(), sql.encode())
+            pg.send_query_prepared(f"s{i + 1}".encode(), None)
+        else:
+            pg.send_query_params(sql.encode(), None)
         if not one_sync or i == len(sqls) - 1:
             pg.pipeline_sync()
         while pg.flush() == 1:

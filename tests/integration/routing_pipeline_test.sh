@@ -5,7 +5,8 @@
 # With pool.checkout_timeout shorter than the read, the write gets an error in its place and the
 # pipeline goes on. A read and a write in ONE implicit transaction (no Sync between them), sent in
 # separate TCP segments, both run on the primary. SET pgscale.route inside a transaction block (any spelling) is answered by
-# pgscale and takes effect for the next transaction.
+# pgscale and takes effect for the next transaction; through the extended protocol (unnamed or
+# prepared) every spelling works as well.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
@@ -22,9 +23,11 @@ dist="$(wait_reads_on "$R1|$R2" 2)"
 expect_eq "reads on the replicas before the pipeline tests ($dist)" 0 $?
 
 conninfo() { echo "host=127.0.0.1 port=$1 user=$PGSCALE_APP_USER password=$PGSCALE_APP_PASSWORD dbname=$PGSCALE_APP_DB"; }
-pipeline() {  # PORT GAP SQL...
-  local port="$1"; shift
-  timeout 60 /usr/bin/python3 "$HERE/routing_pipeline.py" "$(conninfo "$port")" "$@" 2>&1
+pipeline() {  # [--named] PORT GAP SQL...
+  local flags=() port
+  if [[ "$1" == --* ]]; then flags=("$1"); shift; fi
+  port="$1"; shift
+  timeout 60 /usr/bin/python3 "$HERE/routing_pipeline.py" "${flags[@]}" "$(conninfo "$port")" "$@" 2>&1
 }
 # pg_sleep is volatile: the hint keeps the slow read on a replica.
 READ="/* pgscale: replica */ SELECT pg_sleep(1.5), inet_server_port()"
@@ -88,6 +91,32 @@ for spelling in "SET pgscale.route = auto;" "SET pgscale.route = 'auto';" "SET p
   expect_match "[$spelling] next read on a replica" "^($R1|$R2)$" "$(sed -n 2p <<<"$out")"
   expect_eq "[$spelling] nothing else printed" 2 "$(wc -l <<<"$out")"
 done
+# Through the extended protocol (a JDBC Statement.execute, PQexecParams, a prepared statement)
+# every spelling works too, also the unquoted reserved word `primary` PostgreSQL's grammar refuses:
+# no error, and the connection's next transactions follow the directive.
+for mode in "" --named; do
+  for spelling in "SET pgscale.route = primary" "SET pgscale.route TO primary;" "SET SESSION pgscale.route = 'primary'"; do
+    # shellcheck disable=SC2086
+    out="$(pipeline $mode "$TARGET_PORT" 0 "$spelling" "SELECT inet_server_port()" "SELECT inet_server_port()")"
+    expect_eq "[extended${mode:+ $mode}: $spelling] no error, then the primary" "ok|ok $P|ok $P" "$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
+  done
+done
+
+# One statement at a time (psycopg 3 runs each through the extended protocol; prepare=True makes
+# it a named prepared statement): the directive takes effect for the connection's next reads.
+out="$(timeout 60 /usr/bin/python3 - "$(conninfo "$TARGET_PORT")" <<'PY' 2>&1
+import sys
+import psycopg
+with psycopg.connect(sys.argv[1], autocommit=True) as c:
+    for sql, prepare in (("SET pgscale.route = primary", False), ("SET pgscale.route TO replica", True),
+                         ("SET pgscale.route = primary", True), ("SET pgscale.route = 'auto'", False)):
+        c.execute(sql, prepare=prepare)
+        print(c.execute("SELECT inet_server_port()").fetchone()[0])
+PY
+)"
+expect_match "[extended, one at a time] primary, replica, primary (prepared), auto" \
+  "^$P\|($R1|$R2)\|$P\|($R1|$R2)$" "$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
+
 # A failed block: the server answers (25P02) as for any statement, the directive is not taken.
 out="$(printf 'BEGIN;\nSELECT 1/0;\nSET pgscale.route = primary;\nROLLBACK;\nSELECT inet_server_port();\n' | tpsql -At -f - 2>&1)"
 expect_match "directive in a failed block: PostgreSQL's error" "current transaction is aborted|syntax error" "$out"
