@@ -47,19 +47,7 @@ OUT=${OUT:-$ROOT/bench/results/$(date -u +%Y-%m-%d)-login.md}
 WORK=$(mktemp -d /tmp/pgscale-login.XXXXXX)
 chmod 755 "$WORK"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$WORK"
-PG_BIN=/usr/lib/postgresql/15/bin
-POOL_SIZE=20
-OWN_CLUSTER=0
-[ -n "$CLUSTER" ] || { CLUSTER=$WORK/cluster; OWN_CLUSTER=1; }
-
-cleanup() {
-  set +e
-  stop_all_proxies
-  [ "$OWN_CLUSTER" = 1 ] && "$ROOT/deploy/local-cluster.sh" down "$CLUSTER" >/dev/null 2>&1
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+standalone_setup 1
 
 use_cluster
 

@@ -47,18 +47,7 @@ WORK=$OUT/work
 mkdir -p "$WORK"
 chmod 755 "$OUT" "$WORK"
 [ "$(id -u)" = 0 ] && chown postgres:postgres "$WORK"
-PG_BIN=/usr/lib/postgresql/15/bin
-POOL_SIZE=20
-OWN_CLUSTER=0
-[ -n "$CLUSTER" ] || { CLUSTER=$WORK/cluster; OWN_CLUSTER=1; }
-
-cleanup() {
-  set +e
-  stop_all_proxies
-  [ "$OWN_CLUSTER" = 1 ] && "$ROOT/deploy/local-cluster.sh" down "$CLUSTER" >/dev/null 2>&1
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+standalone_setup
 
 use_cluster
 start_pgscale pgscale $((BASE_PORT + 30)) false

@@ -186,3 +186,22 @@ use_cluster() {
     touch "$CLUSTER/pgbench-initialized"
   fi
 }
+
+# standalone_setup [RM_WORK]: for bench/profile.sh and bench/login.sh, which reuse a cluster
+# (--cluster) or make a throw-away one in WORK: sets PG_BIN, POOL_SIZE and CLUSTER, and traps EXIT
+# to stop the proxies they started and a throw-away cluster (and to remove WORK when RM_WORK=1).
+standalone_setup() {
+  PG_BIN=/usr/lib/postgresql/15/bin
+  POOL_SIZE=20
+  OWN_CLUSTER=0
+  RM_WORK=${1:-0}
+  [ -n "$CLUSTER" ] || { CLUSTER=$WORK/cluster; OWN_CLUSTER=1; }
+  trap standalone_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+standalone_cleanup() {
+  set +e
+  stop_all_proxies
+  [ "$OWN_CLUSTER" = 1 ] && "$ROOT/deploy/local-cluster.sh" down "$CLUSTER" >/dev/null 2>&1
+  [ "$RM_WORK" = 1 ] && rm -rf "$WORK"
+}
