@@ -107,19 +107,9 @@ cleanup() {
 start_cluster() {
   CLUSTER_SCRIPT=$ROOT/deploy/local-cluster.sh
   CLUSTER_KIND="deploy/local-cluster.sh (shard 0: primary + replicas)"
-  log "starting the cluster with $CLUSTER_SCRIPT on ports $BASE_PORT.."
-  "$CLUSTER_SCRIPT" up "$WORK/cluster" --base-port "$BASE_PORT" >"$WORK/cluster-up.log" 2>&1 ||
-    die "cluster did not start: $(tail -n 5 "$WORK/cluster-up.log")"
-  set -a
-  # shellcheck source=/dev/null
-  source "$WORK/cluster/cluster.env"
-  set +a
-  PG_BIN=${PGSCALE_PG_BIN:-$PG_BIN}
+  CLUSTER=$WORK/cluster  # fresh: started and initialised here
+  use_cluster
   MAX_CONN=$(su_psql "$PGSCALE_S0_PRIMARY_PORT" 'SHOW max_connections')
-  log "pgbench -i -s $SCALE on $PGSCALE_APP_DB"
-  PGPASSWORD=$PGSCALE_APP_PASSWORD "$PG_BIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 \
-    -p "$PGSCALE_S0_PRIMARY_PORT" -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB" >"$WORK/pgbench-init.log" 2>&1 ||
-    die "pgbench -i failed: $(tail -n 3 "$WORK/pgbench-init.log")"
   wait_replicas_caught_up
 }
 

@@ -166,12 +166,12 @@ median() {
     }'
 }
 
-# use_cluster: the local cluster in CLUSTER (started on BASE_PORT unless it runs already, log in
-# WORK), its cluster.env exported, pgbench's tables at scale SCALE made once (bench/profile.sh,
-# bench/login.sh; bench/run.sh starts its own in start_cluster).
+# use_cluster: the local cluster in CLUSTER (started on BASE_PORT unless it runs already, logs in
+# WORK), its cluster.env exported, pgbench's tables at scale SCALE made once (a marker file in
+# CLUSTER). bench/run.sh starts a fresh one in its WORK; profile.sh and login.sh may reuse one.
 use_cluster() {
   if ! "$ROOT/deploy/local-cluster.sh" status "$CLUSTER" >/dev/null 2>&1; then
-    log "cluster in $CLUSTER on $BASE_PORT.."
+    log "starting the cluster in $CLUSTER on ports $BASE_PORT.."
     "$ROOT/deploy/local-cluster.sh" up "$CLUSTER" --base-port "$BASE_PORT" >"$WORK/cluster-up.log" 2>&1 ||
       die "cluster did not start: $(tail -n 5 "$WORK/cluster-up.log")"
   fi
@@ -179,10 +179,12 @@ use_cluster() {
   # shellcheck source=/dev/null
   source "$CLUSTER/cluster.env"
   set +a
+  PG_BIN=${PGSCALE_PG_BIN:-$PG_BIN}
   if [ ! -f "$CLUSTER/pgbench-initialized" ]; then
-    log "pgbench -i -s $SCALE"
+    log "pgbench -i -s $SCALE on $PGSCALE_APP_DB"
     PGPASSWORD=$PGSCALE_APP_PASSWORD "$PG_BIN/pgbench" -i -q -s "$SCALE" -h 127.0.0.1 \
-      -p "$PGSCALE_S0_PRIMARY_PORT" -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB" >"$WORK/init.log" 2>&1
+      -p "$PGSCALE_S0_PRIMARY_PORT" -U "$PGSCALE_APP_USER" "$PGSCALE_APP_DB" >"$WORK/pgbench-init.log" 2>&1 ||
+      die "pgbench -i failed: $(tail -n 3 "$WORK/pgbench-init.log")"
     touch "$CLUSTER/pgbench-initialized"
   fi
 }
