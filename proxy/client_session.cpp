@@ -440,13 +440,32 @@ bool ClientSession::write_client_now(std::string_view& bytes) {
   return bytes.empty();
 }
 
+// Not a coroutine: the ticket is taken now, the write is write_reserved's (one frame).
 asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
-  const uint32_t ticket = write_ticket_++;
+  return write_reserved(reserve_write(), bytes);
+}
+
+bool ClientSession::write_reserved_now(uint32_t ticket, std::string_view& bytes) {
+  if (client_gone_ || write_serving_ != ticket) return false;
+  error_code ec;
+  size_t n = bytes.empty() ? 0 : client_.try_write(bytes, ec);
+  if (ec) {
+    client_gone_ = true;  // write_reserved passes the turn on and reports it
+    return false;
+  }
+  bytes.remove_prefix(n);
+  if (!bytes.empty()) return false;
+  ++write_serving_;
+  write_turn().cancel();  // a write queued behind this one
+  return true;
+}
+
+asio::awaitable<bool> ClientSession::write_reserved(uint32_t ticket, std::string_view bytes) {
   for (int i = 0; write_serving_ != ticket && i < 1000000; ++i) {
     co_await write_turn().async_wait(asio::as_tuple(asio::use_awaitable));
   }
   error_code ec;
-  if (!client_gone_) co_await client_.write_all(bytes, ec);
+  if (!client_gone_ && !bytes.empty()) co_await client_.write_all(bytes, ec);
   ++write_serving_;
   write_turn().cancel();
   if (ec) client_gone_ = true;

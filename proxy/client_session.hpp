@@ -76,6 +76,14 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // write_client's fast path, no coroutine: true when `bytes` went out whole at once (no write
   // queued before them); otherwise `bytes` is left to write_client (false also when the client is gone).
   bool write_client_now(std::string_view& bytes);
+  // A place in the client's write order taken before its bytes are known (the pump's held
+  // ReadyForQuery): every later write waits for it. It must be used by write_reserved exactly once,
+  // with empty bytes if nothing is to be sent.
+  uint32_t reserve_write() noexcept { return write_ticket_++; }
+  asio::awaitable<bool> write_reserved(uint32_t ticket, std::string_view bytes);
+  // write_reserved's fast path: true when it was the ticket's turn and `bytes` went out whole;
+  // otherwise what is left of `bytes` goes to write_reserved.
+  bool write_reserved_now(uint32_t ticket, std::string_view& bytes);
 
   // --- client_auth.cpp ---
   asio::awaitable<bool> authenticate();
@@ -157,10 +165,17 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     bool fatal = false;
     size_t forwardable = 0;
     std::string held_ready;   // a ReadyForQuery held back for the session-state read-back
+    // Places in the client's write order, taken in relay_server_read: what the client loop answers
+    // meanwhile (a local ParseComplete for its next message) must come after these bytes.
+    bool out_reserved = false;
+    bool ready_reserved = false;
+    uint32_t out_ticket = 0;
+    uint32_t ready_ticket = 0;
   };
   ReadStep relay_server_read(ServerConn& server, size_t n, bool& release, ReadTail& t);
   asio::awaitable<bool> finish_server_read(ServerConn& server, bool& release, ReadTail t);
   bool settle_server_read(ServerConn& server, const ReadTail& t, bool& release);
+  bool releasable(const ServerConn& server);
   bool needs_release_step(bool release) const;
   void end_server_read(bool release);
   struct ServerRead;  // one server read being relayed (client_relay.cpp)
@@ -200,7 +215,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   asio::awaitable<bool> emit_front_locals();
   // At ReadyForQuery 'I': inspect session state, keep a pinned client's server, reset one that
   // served a pinned client. True = release the server now.
-  asio::awaitable<bool> release_step(ServerConn& server);
+  // `notes`: notifications that arrived meanwhile, to reach the client before the ReadyForQuery.
+  asio::awaitable<bool> release_step(ServerConn& server, std::string& notes);
   asio::awaitable<void> wait_internal_query();
   void note_effects(const Frame& f);
   // ParameterStatus the client was told vs what its session state says now.

@@ -169,34 +169,66 @@ ClientSession::ReadStep ClientSession::relay_server_read(ServerConn& server, siz
   if (rd.answered_all) relayed_since_attach_ = false;
   else if (!t.out.empty()) relayed_since_attach_ = true;
   t.out_written = t.out.empty() || write_client_now(t.out);
-  if (!t.out_written) return ReadStep::wait;
+  if (!t.out_written) {
+    // The rest goes out when the client takes it. The client loop may meanwhile answer the
+    // client's next message itself (a ParseComplete for a statement some server has): the
+    // tracker has passed this read's replies, so their bytes keep their place in the write order
+    // — the held ReadyForQuery's too.
+    t.out_ticket = reserve_write();
+    t.out_reserved = true;
+    if (!t.held_ready.empty()) {
+      t.ready_ticket = reserve_write();
+      t.ready_reserved = true;
+    }
+    return ReadStep::wait;
+  }
   if (!settle_server_read(server, t, release)) return ReadStep::failed;
-  if (needs_release_step(release) || !t.held_ready.empty()) return ReadStep::wait;
+  if (!t.held_ready.empty()) {
+    t.ready_ticket = reserve_write();
+    t.ready_reserved = true;
+    return ReadStep::wait;
+  }
+  if (needs_release_step(release)) return ReadStep::wait;
   end_server_read(release);
   return ReadStep::done;
 }
 
 asio::awaitable<bool> ClientSession::finish_server_read(ServerConn& server, bool& release, ReadTail t) {
   if (!t.out_written) {
-    bool written = co_await write_client(t.out);
-    if (!written) co_return false;
-    if (!settle_server_read(server, t, release)) co_return false;
+    bool written = co_await write_reserved(t.out_ticket, t.out);
+    bool settled = written && settle_server_read(server, t, release);
+    if (!settled) {
+      // Nothing more reaches this client from this read; later writes must not wait for it.
+      if (t.ready_reserved) co_await write_reserved(t.ready_ticket, {});
+      co_return false;
+    }
   }
   if (needs_release_step(release)) {
-    release = co_await release_step(server);
-    if (!t.held_ready.empty()) t.held_ready.insert(0, parameter_corrections());
+    std::string notes;
+    release = co_await release_step(server, notes);
+    if (t.ready_reserved) {
+      t.held_ready.insert(0, notes + parameter_corrections());
+    } else if (!notes.empty()) {
+      co_await write_client(notes);
+    }
     if (server_.get() != &server) {  // closed by the step: the pump ends
-      if (!t.held_ready.empty()) co_await write_client(t.held_ready);
+      if (t.ready_reserved) co_await write_reserved(t.ready_ticket, t.held_ready);
       co_return true;
     }
   }
-  std::string_view ready = t.held_ready;
-  // Statements, not one condition: GCC 12 evaluates a condition's operands before a co_await
-  // again after the resumption (see process_frames).
-  if (!ready.empty() && !write_client_now(ready)) {
-    bool written = co_await write_client(ready);
-    if (!written) co_return false;
+  if (t.ready_reserved) {
+    std::string_view ready = t.held_ready;
+    // Statements, not one condition: GCC 12 evaluates a condition's operands before a co_await
+    // again after the resumption (see process_frames).
+    if (!write_reserved_now(t.ready_ticket, ready)) {
+      bool written = co_await write_reserved(t.ready_ticket, ready);
+      if (!written) co_return false;
+    }
   }
+  // While this read waited (its write, the session-state read-back), the client loop may have
+  // sent its next messages to this server (it is still attached): then their replies are owed
+  // and the server stays — released now, it would go back to the pool with them unread.
+  if (release) release = releasable(server);
   end_server_read(release);
   co_return true;
 }
@@ -209,9 +241,14 @@ bool ClientSession::settle_server_read(ServerConn& server, const ReadTail& t, bo
     return false;
   }
   sbuf().consume(t.forwardable);
-  release = is_transaction_mode() && pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' &&
-            sbuf().size() == 0 && !sscan().in_streamed_frame() && server_.get() == &server;
+  release = releasable(server);
   return true;
+}
+
+// Everything sent to `server` is answered and relayed: it may go back to its pool.
+bool ClientSession::releasable(const ServerConn& server) {
+  return is_transaction_mode() && pending_syncs_ == 0 && !unsynced_ && tx_status_ == 'I' && sbuf().size() == 0 &&
+         !sscan().in_streamed_frame() && server_.get() == &server;
 }
 
 bool ClientSession::needs_release_step(bool release) const {

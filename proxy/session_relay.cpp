@@ -143,15 +143,14 @@ asio::awaitable<void> ClientSession::wait_internal_query() {
   }
 }
 
-asio::awaitable<bool> ClientSession::release_step(ServerConn& server) {
+asio::awaitable<bool> ClientSession::release_step(ServerConn& server, std::string& notes) {
   internal_busy_ = true;
   auto hold = server_;  // the connection outlives the queries below whatever happens meanwhile
   auto timeout = rt_.config()->pool.connect_timeout;
   bool ok = true;
   if (state_.needs_inspect()) {
     auto r = co_await server.query(state_.inspect_sql(), timeout);
-    std::string notes = server.take_notifications();  // a LISTENing client still gets them
-    if (!notes.empty()) co_await write_client(notes);
+    notes = server.take_notifications();  // a LISTENing client still gets them
     ok = r && state_.apply_inspect(*r, server.settings());
   }
   if (ok && state_.pinned()) attached_pinned_ = true;

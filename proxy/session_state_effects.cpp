@@ -25,6 +25,15 @@ constexpr int kMaxDepth = 3000;         // the walk recurses once per tree level
 
 std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
 
+bool is_route_directive_name(std::string_view name) {
+  constexpr std::string_view kName = "pgscale.route";
+  if (name.size() != kName.size()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(name[i])) != kName[i]) return false;
+  }
+  return true;
+}
+
 StatementEffects maybe_everything() {
   StatementEffects e;
   e.settings = e.pins = e.unpins = true;
@@ -133,6 +142,9 @@ class EffectsWalker {
     using K = PgQuery__VariableSetKind;
     if (s->is_local) return;  // SET LOCAL ends with its transaction
     const std::string_view name = sv(s->name);
+    // pgscale's routing directive: pgscale keeps it; on a server it is a placeholder variable
+    // that pg_settings does not list, so reading the session state back would find nothing.
+    if (is_route_directive_name(name)) return;
     switch (s->kind) {
       case K::PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI:
         if (name != "TRANSACTION") e_.settings = true;  // SESSION CHARACTERISTICS: default_transaction_*

@@ -107,6 +107,12 @@ const EffectCase kEffects[] = {
     {"SELECT pg_advisory_unlock(1)", F, F, T},
     {"SELECT pg_advisory_unlock_all()", F, F, T},
     {"DISCARD PLANS", F, F, F},
+    // pgscale's own directive (the unquoted reserved word does not parse: the server refuses it)
+    {"SET pgscale.route = 'primary'", F, F, F},
+    {"SET SESSION pgscale.route TO replica", F, F, F},
+    {"RESET pgscale.route", F, F, F},
+    {"SET pgscale.route = primary", F, F, F},
+    {"SET pgscale.other = 'x'", T, F, F},
     // mixed, multi-statement, procedural
     {"SET search_path = a; LISTEN x; DROP TABLE y", T, T, T},
     {"LISTEN a; UNLISTEN a", F, T, T},
