@@ -258,6 +258,7 @@ asio::awaitable<bool> ClientSession::process_frames(size_t forwardable) {
       continue;
     }
     if (is_transaction_mode()) note_effects(f);
+    else if (server_ && (f.tag == 'Q' || f.tag == 'P')) rewrite_directive_session_mode(f, seg);
     if (plan == FramePlan::special && route().target == Target::replica && (f.tag == 'B' || f.tag == 'D')) {
       note_statement_use(f);
     }

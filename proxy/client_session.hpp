@@ -132,6 +132,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // SET pgscale.route while a server is attached: noted and answered in its place in the reply
   // stream (true = the frame was consumed; bytes before it moved to sout()).
   bool answer_directive_attached(const Frame& f, size_t& seg);
+  bool rewrite_directive_session_mode(const Frame& f, size_t& seg);
   // A Bind/Describe of a named statement about to go to a replica: kept for a retry elsewhere.
   void note_statement_use(const Frame& f);
   // Makes a fresh server hold the statements a re-sent read names (one round trip).

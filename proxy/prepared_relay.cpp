@@ -318,6 +318,35 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
   return true;
 }
 
+// Session pool mode: the client keeps its server (on the primary), so the directive changes
+// nothing, but it must not fail where it works in transaction mode — PostgreSQL's grammar refuses
+// the unquoted reserved word `primary`. A Query or Parse that is only the directive goes on in the
+// quoted spelling; the server answers it (a placeholder variable, gone with the reset query) in its
+// place in the reply stream, also in a failed block (25P02). True = the frame went into sout().
+bool ClientSession::rewrite_directive_session_mode(const Frame& f, size_t& seg) {
+  if (f.tag != 'Q' && f.tag != 'P') return false;
+  std::string_view data = cbuf_.readable();
+  const bool streamed = cscan_.in_streamed_frame() && !frames().empty() && &f == &frames().back();
+  if (streamed || f.size < 5 || f.offset + f.size > data.size()) return false;  // only whole frames
+  std::string_view body = data.substr(f.offset + 5, f.size - 5);
+  std::string out;
+  if (f.tag == 'Q') {
+    auto d = classifier::match_route_directive(body.substr(0, body.find('\0')));
+    if (!d) return false;
+    protocol::encode(out, protocol::Query{classifier::route_directive_sql(*d)});
+  } else {
+    const size_t name_size = cstring_at(body, 0).size();
+    auto d = classifier::match_route_directive(cstring_at(body, name_size + 1));  // no copy for other Parses
+    protocol::Parse parse;
+    if (!d || protocol::decode(body, parse) != protocol::Errc::ok) return false;
+    protocol::encode(out, protocol::Parse{parse.name, std::string(classifier::route_directive_sql(*d)), parse.param_types});
+  }
+  if (f.offset > seg) sout().append(data.substr(seg, f.offset - seg));
+  sout() += out;
+  seg = f.offset + f.size;
+  return true;
+}
+
 bool ClientSession::handle_bind(const Frame& f, std::string_view body) {
   BindNames names;
   if (!read_bind_names(body, names)) return false;

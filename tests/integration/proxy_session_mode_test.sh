@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # pool.mode session: a client keeps one server connection for its whole session, so session state
 # (SET, temp tables, SQL PREPARE, WITH HOLD cursors) works as on a direct connection; the server is
-# reset before the next client gets it.
+# reset before the next client gets it. SET pgscale.route (no effect in this mode) never fails.
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
@@ -45,4 +45,24 @@ for i in 1 2 3; do
 done
 wait "${pids[@]}"  # only these: a bare `wait` would also wait for pgscale itself
 for i in 1 2 3; do expect_eq "concurrent session client $i" "|$i" "$(cat "$PROXY_TMP/s$i.out")"; done
+
+# SET pgscale.route has nothing to route here (a session keeps its server, on the primary), but
+# every spelling that works in transaction mode must not fail here either — also once the session
+# has its server, and through the extended protocol (PostgreSQL refuses the unquoted `primary`).
+if [[ "$PGSCALE_TEST_TARGET" != direct ]]; then
+  out="$(tpsql -At -v ON_ERROR_STOP=1 -c "SELECT 1" -c "SET pgscale.route = primary" -c "SET pgscale.route TO replica;" \
+    -c "SET SESSION pgscale.route = 'auto'" -c "RESET pgscale.route" -c "SELECT 2" 2>&1)"
+  expect_eq "session mode: SET pgscale.route, any spelling, no error" $'1\n2' "$out"
+  if /usr/bin/python3 -c 'from psycopg import pq; pq.PGconn.enter_pipeline_mode' 2>/dev/null; then
+    ci="host=127.0.0.1 port=$TARGET_PORT user=$PGSCALE_APP_USER password=$PGSCALE_APP_PASSWORD dbname=$PGSCALE_APP_DB"
+    for mode in "" --named; do
+      # shellcheck disable=SC2086
+      out="$(timeout 30 /usr/bin/python3 "$HERE/routing_pipeline.py" $mode "$ci" 0 "SELECT 1" "SET pgscale.route = primary" \
+        "SET SESSION pgscale.route TO replica;" "SELECT 2" 2>&1)"
+      expect_eq "session mode, extended${mode:+ $mode}: SET pgscale.route, no error" "ok 1|ok|ok|ok 2" "$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
+    done
+  else
+    echo "# psycopg 3 not installed for /usr/bin/python3: extended-protocol directive cases skipped"
+  fi
+fi
 proxy_test_done
