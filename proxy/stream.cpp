@@ -58,11 +58,21 @@ asio::awaitable<void> Stream::wait_readable(error_code& ec) {
     ec = asio::error::bad_descriptor;
     co_return;
   }
-  if (tls_ && SSL_pending(tls_->native_handle()) > 0) co_return;
+  if (tls_pending()) co_return;
   std::tie(ec) = co_await socket_.async_wait(StreamSocket::wait_read, kTuple);
 }
 
-bool Stream::tls_pending() const noexcept { return tls_ && SSL_pending(tls_->native_handle()) > 0; }
+// Bytes a TLS read can return without the socket: decrypted ones (SSL_pending), a record OpenSSL
+// has begun (SSL_has_pending), and records Asio already read from the socket into the BIO pair it
+// feeds OpenSSL from (pending on OpenSSL's read end) — a client that sends its first query with its
+// last login message puts both records in one segment, and the socket then shows nothing more.
+bool Stream::tls_pending() const noexcept {
+  if (!tls_) return false;
+  SSL* ssl = tls_->native_handle();
+  if (SSL_pending(ssl) > 0 || SSL_has_pending(ssl) == 1) return true;
+  BIO* rbio = SSL_get_rbio(ssl);
+  return rbio && BIO_ctrl_pending(rbio) > 0;
+}
 
 asio::awaitable<void> Stream::read_exact(asio::mutable_buffer buf, error_code& ec) {
   if (closed_) {
