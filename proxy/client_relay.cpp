@@ -46,7 +46,9 @@ bool unsynced_extended_batch(const Frames& frames) {
 
 asio::awaitable<void> ClientSession::client_loop() {
   bool went_idle = false;
-  bool read_done = false;  // the held batch's wait already read more (TLS): look at it again
+  // Look at what is buffered before reading: the held batch's wait read more (TLS), or the client
+  // sent its first messages with its last login message (they came in with it).
+  bool read_done = cbuf_.size() > 0;
   for (int spins = 0;; ++spins) {
     if (client_gone_ || terminated_) co_return;
     if (draining_ && !server_) {

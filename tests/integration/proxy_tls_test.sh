@@ -2,7 +2,7 @@
 # Client-side TLS: psql "sslmode=require" works through pgscale (the client's own view: \conninfo),
 # the configured certificate is the one served (sslmode=verify-ca against it), and with
 # listen.tls.mode require a plaintext client (sslmode=disable) is refused. A first query that
-# arrives with the login's last message, in the same segment, is answered.
+# arrives with the login's last message, in the same segment, is answered (TLS and plain).
 set -uo pipefail
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck disable=SC1091
@@ -33,12 +33,17 @@ expect_eq "large aggregate over TLS" "1600000" "$out"
 out="$(cpsql "$TARGET_PORT" disable -c '\conninfo' -c 'SELECT 1' 2>&1)"
 expect_match "sslmode=disable accepted when TLS is optional" "You are connected" "$out"
 if grep -q "SSL connection" <<<"$out"; then tfail "sslmode=disable must not use TLS: $out"; else pass "sslmode=disable is plaintext"; fi
-# A client that sends its first query together with its last login message (two TLS records in
-# one TCP segment): PostgreSQL answers it; pgscale did not (the record sat in OpenSSL's input while
-# pgscale waited for the socket).
-for i in 1 2 3; do
-  out="$(timeout 30 python3 "$HERE/tls_early_query.py" 127.0.0.1 "$TARGET_PORT" "$PGSCALE_APP_USER" "$PGSCALE_APP_PASSWORD" "$PGSCALE_APP_DB" 2>&1)"
-  expect_eq "first query sent with the login's last message over TLS, answered (try $i)" "early query answered" "$out"
+# A client that sends its first query together with its last login message (in one TCP segment;
+# over TLS two records): PostgreSQL answers it. pgscale did not: over TLS the record sat in
+# OpenSSL's input while pgscale waited for the socket; over plain TCP the query came in with the
+# password message and pgscale waited for more before looking at it.
+for mode in tls --plain; do
+  for i in 1 2 3; do
+    # shellcheck disable=SC2046
+    out="$(timeout 30 python3 "$HERE/early_query.py" $([[ $mode == --plain ]] && echo --plain) 127.0.0.1 "$TARGET_PORT" \
+      "$PGSCALE_APP_USER" "$PGSCALE_APP_PASSWORD" "$PGSCALE_APP_DB" 2>&1)"
+    expect_eq "first query sent with the login's last message ($mode), answered (try $i)" "early query answered" "$out"
+  done
 done
 # COPY through TLS (copy data crosses many TLS records).
 seq 1 30000 >"$PROXY_TMP/tls_copy.txt"

@@ -1,8 +1,8 @@
-"""A TLS client that sends its first query together with its last login message.
+"""A client that sends its first query together with its last login message.
 
-usage: tls_early_query.py HOST PORT USER PASSWORD DATABASE
+usage: early_query.py [--plain] HOST PORT USER PASSWORD DATABASE   (--plain: no TLS)
 SSLRequest, TLS, StartupMessage, SCRAM-SHA-256; the SASLResponse that ends the exchange and a
-simple Query go out back to back, two TLS records in one TCP segment, before AuthenticationOk
+simple Query go out back to back, in one TCP segment (two TLS records), before AuthenticationOk
 (PostgreSQL reads them in order; nothing in the protocol makes a client wait). Prints the query's
 value and exits 0, or prints what went wrong and exits 1 (every read times out after 10 s).
 """
@@ -40,16 +40,23 @@ class Conn:
 
 
 def main() -> int:
-    host, port, user, password, database = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+    args = sys.argv[1:]
+    plain = bool(args) and args[0] == "--plain"
+    if plain:
+        args = args[1:]
+    host, port, user, password, database = args[0], int(args[1]), args[2], args[3], args[4]
     raw = socket.create_connection((host, port), timeout=10)
-    raw.sendall(struct.pack("!II", 8, 80877103))  # SSLRequest
-    if raw.recv(1) != b"S":
-        print("server refused TLS")
-        return 1
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    c = Conn(ctx.wrap_socket(raw))
+    if plain:
+        c = Conn(raw)
+    else:
+        raw.sendall(struct.pack("!II", 8, 80877103))  # SSLRequest
+        if raw.recv(1) != b"S":
+            print("server refused TLS")
+            return 1
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        c = Conn(ctx.wrap_socket(raw))
     params = b"user\0" + user.encode() + b"\0database\0" + database.encode() + b"\0\0"
     c.sock.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
 
