@@ -126,6 +126,15 @@ std::optional<RouteDirective> match_route_directive(std::string_view sql) {
   return i == sql.size() ? d : std::nullopt;
 }
 
+bool is_route_setting(std::string_view name) {
+  constexpr std::string_view kName = "pgscale.route";
+  if (name.size() != kName.size()) return false;
+  for (std::size_t i = 0; i < name.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(name[i])) != kName[i]) return false;
+  }
+  return true;
+}
+
 std::string_view route_directive_sql(RouteDirective d) {
   switch (d) {
     case RouteDirective::primary: return "SET pgscale.route = 'primary'";

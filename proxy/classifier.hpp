@@ -72,6 +72,9 @@ std::optional<RouteDirective> match_route_directive(std::string_view sql);
 // The directive as PostgreSQL accepts it: SET pgscale.route = '<primary|replica|auto>'.
 std::string_view route_directive_sql(RouteDirective d);
 
+// The name of the directive's setting (pgscale.route, any letter case) as the parser gives it.
+bool is_route_setting(std::string_view name);
+
 enum class TxnEffectKind : std::uint8_t {
   begin,               // BEGIN / START TRANSACTION
   commit,              // COMMIT / END (and COMMIT AND CHAIN: `chain`)

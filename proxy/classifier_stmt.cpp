@@ -124,7 +124,7 @@ void variable_set(const PgQuery__VariableSetStmt* s, Analysis& a) {
   using K = PgQuery__VariableSetKind;
   const std::string name = str(s->name);
   a.out.cacheable = false;  // values are literals
-  if (lower(name) == "pgscale.route") return route_directive(s, a);
+  if (is_route_setting(name)) return route_directive(s, a);
   a.out.reasons.add(Reason::session_state);
   if (s->kind == K::PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI) {
     if (name == "TRANSACTION") {

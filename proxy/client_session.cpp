@@ -429,11 +429,16 @@ asio::awaitable<void> ClientSession::fatal(std::string_view code, std::string_vi
 // client: writes go out whole and in the order they were asked for (a ticket taken before the
 // first suspension), so a local ParseComplete never overtakes the server reply it follows.
 bool ClientSession::write_client_now(std::string_view& bytes) {
-  if (client_gone_ || write_serving_ != write_ticket_) return false;
+  return !client_gone_ && write_serving_ == write_ticket_ && send_now(bytes);
+}
+
+// What of `bytes` the socket takes without waiting (removed from `bytes`); true when all went.
+// An error marks the client gone (the awaited write that follows reports it).
+bool ClientSession::send_now(std::string_view& bytes) {
   error_code ec;
   size_t n = client_.try_write(bytes, ec);
   if (ec) {
-    client_gone_ = true;  // write_client reports it
+    client_gone_ = true;
     return false;
   }
   bytes.remove_prefix(n);
@@ -446,15 +451,7 @@ asio::awaitable<bool> ClientSession::write_client(std::string_view bytes) {
 }
 
 bool ClientSession::write_reserved_now(uint32_t ticket, std::string_view& bytes) {
-  if (client_gone_ || write_serving_ != ticket) return false;
-  error_code ec;
-  size_t n = bytes.empty() ? 0 : client_.try_write(bytes, ec);
-  if (ec) {
-    client_gone_ = true;  // write_reserved passes the turn on and reports it
-    return false;
-  }
-  bytes.remove_prefix(n);
-  if (!bytes.empty()) return false;
+  if (client_gone_ || write_serving_ != ticket || !send_now(bytes)) return false;
   ++write_serving_;
   write_turn().cancel();  // a write queued behind this one
   return true;

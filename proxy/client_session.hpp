@@ -84,6 +84,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // write_reserved's fast path: true when it was the ticket's turn and `bytes` went out whole;
   // otherwise what is left of `bytes` goes to write_reserved.
   bool write_reserved_now(uint32_t ticket, std::string_view& bytes);
+  bool send_now(std::string_view& bytes);
 
   // --- client_auth.cpp ---
   asio::awaitable<bool> authenticate();
@@ -168,10 +169,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     std::string held_ready;   // a ReadyForQuery held back for the session-state read-back
     // Places in the client's write order, taken in relay_server_read: what the client loop answers
     // meanwhile (a local ParseComplete for its next message) must come after these bytes.
-    bool out_reserved = false;
-    bool ready_reserved = false;
-    uint32_t out_ticket = 0;
-    uint32_t ready_ticket = 0;
+    std::optional<uint32_t> out_ticket;
+    std::optional<uint32_t> ready_ticket;  // set exactly when held_ready is
   };
   ReadStep relay_server_read(ServerConn& server, size_t n, bool& release, ReadTail& t);
   asio::awaitable<bool> finish_server_read(ServerConn& server, bool& release, ReadTail t);

@@ -321,8 +321,8 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
 // Session pool mode: the client keeps its server (on the primary), so the directive changes
 // nothing, but it must not fail where it works in transaction mode — PostgreSQL's grammar refuses
 // the unquoted reserved word `primary`. A Query or Parse that is only the directive goes on in the
-// quoted spelling; the server answers it (a placeholder variable, gone with the reset query) in its
-// place in the reply stream, also in a failed block (25P02). True = the frame went into sout().
+// quoted spelling; the server answers it (setting a custom variable no module defines, which the
+// reset query clears) in its place in the reply stream, also in a failed block (25P02). True = the frame went into sout().
 bool ClientSession::rewrite_directive_session_mode(const Frame& f, size_t& seg) {
   if (f.tag != 'Q' && f.tag != 'P') return false;
   std::string_view data = cbuf_.readable();

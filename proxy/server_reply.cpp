@@ -169,59 +169,46 @@ ClientSession::ReadStep ClientSession::relay_server_read(ServerConn& server, siz
   if (rd.answered_all) relayed_since_attach_ = false;
   else if (!t.out.empty()) relayed_since_attach_ = true;
   t.out_written = t.out.empty() || write_client_now(t.out);
-  if (!t.out_written) {
-    // The rest goes out when the client takes it. The client loop may meanwhile answer the
-    // client's next message itself (a ParseComplete for a statement some server has): the
-    // tracker has passed this read's replies, so their bytes keep their place in the write order
-    // — the held ReadyForQuery's too.
-    t.out_ticket = reserve_write();
-    t.out_reserved = true;
-    if (!t.held_ready.empty()) {
-      t.ready_ticket = reserve_write();
-      t.ready_reserved = true;
-    }
-    return ReadStep::wait;
-  }
-  if (!settle_server_read(server, t, release)) return ReadStep::failed;
-  if (!t.held_ready.empty()) {
-    t.ready_ticket = reserve_write();
-    t.ready_reserved = true;
-    return ReadStep::wait;
-  }
-  if (needs_release_step(release)) return ReadStep::wait;
+  if (t.out_written && !settle_server_read(server, t, release)) return ReadStep::failed;
+  // What waits keeps its place in the client's write order: the client loop may meanwhile answer
+  // the client's next message itself (a ParseComplete for a statement some server has), and the
+  // tracker has passed this read's replies — the held ReadyForQuery's too.
+  if (!t.out_written) t.out_ticket = reserve_write();
+  if (!t.held_ready.empty()) t.ready_ticket = reserve_write();
+  if (!t.out_written || t.ready_ticket || needs_release_step(release)) return ReadStep::wait;
   end_server_read(release);
   return ReadStep::done;
 }
 
 asio::awaitable<bool> ClientSession::finish_server_read(ServerConn& server, bool& release, ReadTail t) {
   if (!t.out_written) {
-    bool written = co_await write_reserved(t.out_ticket, t.out);
+    bool written = co_await write_reserved(*t.out_ticket, t.out);
     bool settled = written && settle_server_read(server, t, release);
     if (!settled) {
       // Nothing more reaches this client from this read; later writes must not wait for it.
-      if (t.ready_reserved) co_await write_reserved(t.ready_ticket, {});
+      if (t.ready_ticket) co_await write_reserved(*t.ready_ticket, {});
       co_return false;
     }
   }
   if (needs_release_step(release)) {
     std::string notes;
     release = co_await release_step(server, notes);
-    if (t.ready_reserved) {
+    if (t.ready_ticket) {
       t.held_ready.insert(0, notes + parameter_corrections());
     } else if (!notes.empty()) {
       co_await write_client(notes);
     }
     if (server_.get() != &server) {  // closed by the step: the pump ends
-      if (t.ready_reserved) co_await write_reserved(t.ready_ticket, t.held_ready);
+      if (t.ready_ticket) co_await write_reserved(*t.ready_ticket, t.held_ready);
       co_return true;
     }
   }
-  if (t.ready_reserved) {
+  if (t.ready_ticket) {
     std::string_view ready = t.held_ready;
     // Statements, not one condition: GCC 12 evaluates a condition's operands before a co_await
     // again after the resumption (see process_frames).
-    if (!write_reserved_now(t.ready_ticket, ready)) {
-      bool written = co_await write_reserved(t.ready_ticket, ready);
+    if (!write_reserved_now(*t.ready_ticket, ready)) {
+      bool written = co_await write_reserved(*t.ready_ticket, ready);
       if (!written) co_return false;
     }
   }

@@ -14,6 +14,7 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "proxy/classifier.hpp"
 #include "proxy/session_state.hpp"
 #include "proxy/session_state_scan.hpp"
 
@@ -24,15 +25,6 @@ constexpr int kCursorOptHold = 0x0020;  // parsenodes.h CURSOR_OPT_HOLD
 constexpr int kMaxDepth = 3000;         // the walk recurses once per tree level
 
 std::string_view sv(const char* s) { return s ? std::string_view(s) : std::string_view(); }
-
-bool is_route_directive_name(std::string_view name) {
-  constexpr std::string_view kName = "pgscale.route";
-  if (name.size() != kName.size()) return false;
-  for (std::size_t i = 0; i < name.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(name[i])) != kName[i]) return false;
-  }
-  return true;
-}
 
 StatementEffects maybe_everything() {
   StatementEffects e;
@@ -142,9 +134,9 @@ class EffectsWalker {
     using K = PgQuery__VariableSetKind;
     if (s->is_local) return;  // SET LOCAL ends with its transaction
     const std::string_view name = sv(s->name);
-    // pgscale's routing directive: pgscale keeps it; on a server it is a placeholder variable
-    // that pg_settings does not list, so reading the session state back would find nothing.
-    if (is_route_directive_name(name)) return;
+    // pgscale's routing directive: pgscale keeps it. On a server it is a custom setting no module
+    // defines, which pg_settings does not list: reading the session state back would find nothing.
+    if (classifier::is_route_setting(name)) return;
     switch (s->kind) {
       case K::PG_QUERY__VARIABLE_SET_KIND__VAR_SET_MULTI:
         if (name != "TRANSACTION") e_.settings = true;  // SESSION CHARACTERISTICS: default_transaction_*
