@@ -96,10 +96,11 @@ run_one() {
   settled=$(settle_cpu)
   [ "$settled" -ge 2 ] && log "$id $target rep $rep: waited ${settled}s for the machine to go quiet"
   # CPU of the proxy's processes and of pgbench (a child of this shell) around the run.
-  local proxy_pid="" p0 p1 k0 k1 me=$BASHPID  # this shell, not the $(...) subshells below
+  local proxy_pid="" p0 p1 k0 k1 s0 s1 me=$BASHPID  # this shell, not the $(...) subshells below
   [ "$target" = direct ] || proxy_pid=${T_PID[$inst]:-}
   p0=$(tree_cpu_ticks "$proxy_pid")
   k0=$(children_cpu_ticks "$me")
+  s0=$(cluster_cpu_ticks)
   # shellcheck disable=SC2086  # CASE_ARGS is a word list on purpose
   PGPASSWORD=$PGSCALE_APP_PASSWORD PGSSLMODE=$ssl timeout $((DURATION + 90)) \
     "$PG_BIN/pgbench" -n ${CASE_ARGS[$id]} -c "$clients" -j $((clients < 2 ? 1 : 2)) -T $((DURATION + allow)) \
@@ -107,10 +108,12 @@ run_one() {
     "$PGSCALE_APP_DB" >"$dir/out" 2>"$dir/err" || rc=$?
   k1=$(children_cpu_ticks "$me")
   p1=$(tree_cpu_ticks "$proxy_pid")
-  local tps lat conn pct note="" status=ok ntx proxy_us client_us
+  s1=$(cluster_cpu_ticks)
+  local tps lat conn pct note="" status=ok ntx proxy_us client_us server_us
   ntx=$(awk '/actually processed:/ { split($NF, a, "/"); print a[1]; exit }' "$dir/out")
   proxy_us=$(cpu_us_per_tx "$p0" "$p1" "$ntx")
   client_us=$(cpu_us_per_tx "$k0" "$k1" "$ntx")
+  server_us=$(cpu_us_per_tx "$s0" "$s1" "$ntx")
   [ "$target" = direct ] && proxy_us=-
   tps=$(awk '/^tps = / {print $3; exit}' "$dir/out")
   conn=$(awk '/^initial connection time = / {print $5; exit}' "$dir/out")
@@ -129,9 +132,9 @@ run_one() {
     [ "$note" = "exit $rc: " ] && note="exit $rc: $(head -c 300 "$dir/err" | tr '\n' ' ')"
     [ "$note" = "exit $rc: " ] && note="exit $rc, no tps line: $(grep -m1 'actually processed' "$dir/out" || true)"
   fi
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$target" "$rep" "$status" "${tps:--}" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$id" "$target" "$rep" "$status" "${tps:--}" \
     "${lat:--}" "$(cut -d' ' -f1 <<<"$pct")" "$(cut -d' ' -f2 <<<"$pct")" "$(one_line "$note")" "${conn:--}" \
-    "$proxy_us" "$client_us" >>"$WORK/results.tsv"
+    "$proxy_us" "$client_us" "$server_us" >>"$WORK/results.tsv"
   log "$id $target rep $rep: $status tps=${tps:--} p50=$(cut -d' ' -f1 <<<"$pct")ms ${note:0:120}"
 }
 

@@ -101,6 +101,23 @@ settle_cpu() {
 
 children_cpu_ticks() { sed 's/.*) //' "/proc/$1/stat" | awk '{print $14 + $15}'; }
 
+# cluster_cpu_ticks: user+system ticks of every PostgreSQL process of the cluster in CLUSTER (each
+# postmaster with its live children, plus what its exited children used: cutime + cstime). Tells
+# whether a proxy makes the server work more per transaction.
+cluster_cpu_ticks() {
+  local total=0 pidfile pm v
+  for pidfile in "$CLUSTER"/data/*/postmaster.pid; do
+    [ -f "$pidfile" ] || continue
+    pm=$(head -n 1 "$pidfile" 2>/dev/null) || continue
+    [[ $pm =~ ^[0-9]+$ ]] || continue
+    v=$(tree_cpu_ticks "$pm")
+    total=$((total + ${v:-0}))
+    v=$(sed 's/.*) //' "/proc/$pm/stat" 2>/dev/null | awk '{print $14 + $15}') || continue
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+
 # cpu_us_per_tx TICKS0 TICKS1 TRANSACTIONS: microseconds of CPU per transaction, or "-".
 cpu_us_per_tx() {
   awk -v a="$1" -v b="$2" -v n="$3" -v hz="$(getconf CLK_TCK)" 'BEGIN {

@@ -79,7 +79,9 @@ report_settings() {
   children log in slowly), and a run that processed nothing within that is retried once with more
   time; "initial connect ms" is pgbench's figure.
 - "proxy CPU µs/tx": user+system CPU of the proxy's processes (Pgpool-II: all its children) during the
-  run, divided by the transactions pgbench reports; "pgbench CPU µs/tx" the same for the client. They
+  run, divided by the transactions pgbench reports; "pgbench CPU µs/tx" the same for the client;
+  "PostgreSQL CPU µs/tx" the same for every process of the cluster (primary and replicas, exited
+  backends included): what a proxy makes the server spend per transaction. They
   move far less with the machine's load than TPS. With \`-C\` every login makes pgbench derive the
   SCRAM key (4096 PBKDF2-SHA-256 rounds): milliseconds of client CPU per connection, which on two
   shared cores bounds the TPS of every target whatever the proxy spends.
@@ -121,15 +123,15 @@ EOF
 
 report_case() { # CASE
   local id=$1 t tps runs fails d_tps b_tps s_tps d_p50 s_p50
-  printf '\n### %s\n\n| target | TPS (median) | runs ok | latency avg ms | p50 ms | p99 ms | initial connect ms | proxy CPU µs/tx | pgbench CPU µs/tx | TPS of each run |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n' \
+  printf '\n### %s\n\n| target | TPS (median) | runs ok | latency avg ms | p50 ms | p99 ms | initial connect ms | proxy CPU µs/tx | pgbench CPU µs/tx | PostgreSQL CPU µs/tx | TPS of each run |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n' \
     "${CASE_TITLE[$id]}"
   for t in ${CASE_TARGETS[$id]}; do
     target_selected "$t" || continue
     runs=$(col "$id" "$t" 5 | wc -l)
     tps=$(med "$id" "$t" 5)
-    printf '| %s | %s | %s/%s | %s | %s | %s | %s | %s | %s | %s |\n' "${LABEL[$t]}" "$(tps "$tps")" "$runs" "$REPS" \
+    printf '| %s | %s | %s/%s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "${LABEL[$t]}" "$(tps "$tps")" "$runs" "$REPS" \
       "$(med "$id" "$t" 6)" "$(med "$id" "$t" 7)" "$(med "$id" "$t" 8)" "$(med "$id" "$t" 10)" \
-      "$(med "$id" "$t" 11)" "$(med "$id" "$t" 12)" \
+      "$(med "$id" "$t" 11)" "$(med "$id" "$t" 12)" "$(med "$id" "$t" 13)" \
       "$(for v in $(col "$id" "$t" 5); do tps "$v"; printf ' '; done)"
   done
   d_tps=$(med "$id" direct 5); b_tps=$(med "$id" pgbouncer 5); s_tps=$(med "$id" pgscale 5)
