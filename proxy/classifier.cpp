@@ -144,6 +144,8 @@ std::string_view route_directive_sql(RouteDirective d) {
   return "SET pgscale.route = 'auto'";
 }
 
+std::string_view route_directive_server_sql() { return "SET pgscale.route TO DEFAULT"; }
+
 namespace {
 
 struct ParseTree {

@@ -72,6 +72,11 @@ std::optional<RouteDirective> match_route_directive(std::string_view sql);
 // The directive as PostgreSQL accepts it: SET pgscale.route = '<primary|replica|auto>'.
 std::string_view route_directive_sql(RouteDirective d);
 
+// What a server runs for the directive in transaction pooling (a Parse of it must reach a server):
+// `SET pgscale.route TO DEFAULT`, command tag SET like the directive, leaving no value on the
+// pooled connection for its next client to see.
+std::string_view route_directive_server_sql();
+
 // The name of the directive's setting (pgscale.route, any letter case) as the parser gives it.
 bool is_route_setting(std::string_view name);
 

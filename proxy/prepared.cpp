@@ -86,8 +86,13 @@ bool split_words(std::string_view sql, std::vector<std::string>& words) {
 }
 }  // namespace
 
-StatementPtr StatementRegistry::intern(std::string_view query, const std::vector<uint32_t>& types) {
+StatementPtr StatementRegistry::intern(std::string_view query, const std::vector<uint32_t>& types,
+                                       std::string_view server_query) {
   std::string key = registry_key(query, types);
+  if (!server_query.empty()) {
+    key += '\0';
+    key += server_query;
+  }
   std::lock_guard lock(mu_);
   auto it = map_.find(key);
   if (it != map_.end()) {
@@ -98,7 +103,8 @@ StatementPtr StatementRegistry::intern(std::string_view query, const std::vector
   s->server_name = "pgscale_s" + std::to_string(s->id);
   s->query.assign(query);
   s->param_types = types;
-  protocol::encode(s->parse_frame, protocol::Parse{s->server_name, s->query, s->param_types});
+  protocol::encode(s->parse_frame, protocol::Parse{s->server_name, server_query.empty() ? s->query : std::string(server_query),
+                                                   s->param_types});
   s->deallocates = may_deallocate(s->query);
   if (s->deallocates) s->command = parse_local_command(s->query);
   map_[std::move(key)] = s;

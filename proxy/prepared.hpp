@@ -55,7 +55,10 @@ using StatementPtr = std::shared_ptr<const SharedStatement>;
 // statement that is still prepared on some server keeps its name.
 class StatementRegistry {
  public:
-  StatementPtr intern(std::string_view query, const std::vector<uint32_t>& param_types);
+  // `server_query`, when given, is the text servers prepare in place of `query` (which the client
+  // sees and pgscale classifies): a distinct statement from one interned without it.
+  StatementPtr intern(std::string_view query, const std::vector<uint32_t>& param_types,
+                      std::string_view server_query = {});
   StatementPtr find(std::string_view query, const std::vector<uint32_t>& param_types) const;
   size_t size() const;  // live entries
 

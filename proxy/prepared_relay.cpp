@@ -278,10 +278,11 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
       return true;
     }
     if (!server_) return false;
-    if (auto d = classifier::match_route_directive(parse.query)) {
-      // SET pgscale.route (noted by check_route) in the spelling PostgreSQL takes: its grammar
-      // rejects the unquoted reserved word `primary`, which pgscale accepts in a Query as well.
-      protocol::encode(sout(), protocol::Parse{"", std::string(classifier::route_directive_sql(*d)), parse.param_types});
+    if (classifier::match_route_directive(parse.query)) {
+      // SET pgscale.route (noted by check_route): the server gets a SET that PostgreSQL's grammar
+      // takes (it rejects the unquoted reserved word `primary`) and that leaves no value on the
+      // pooled connection (the directive is pgscale's, not the server's).
+      protocol::encode(sout(), protocol::Parse{"", std::string(classifier::route_directive_server_sql()), parse.param_types});
       tracker_.push(Expect::parse);
       return true;
     }
@@ -302,11 +303,12 @@ bool ClientSession::handle_parse(const Frame& f, std::string_view body) {
     push_local_error(kDuplicateStatement, quoted(parse.name) + " already exists");
     return true;
   }
-  // A named SET pgscale.route is prepared in the spelling PostgreSQL takes (see above).
+  // A named SET pgscale.route: registered in the quoted spelling (its Binds are classified as the
+  // directive), prepared on servers as the SET that leaves nothing behind (see above).
   const auto directive = classifier::match_route_directive(parse.query);
-  StatementPtr stmt = statement_registry().intern(
-      directive ? std::string_view(classifier::route_directive_sql(*directive)) : std::string_view(parse.query),
-      parse.param_types);
+  StatementPtr stmt = directive ? statement_registry().intern(classifier::route_directive_sql(*directive), parse.param_types,
+                                                              classifier::route_directive_server_sql())
+                                : statement_registry().intern(parse.query, parse.param_types);
   statements_.set(parse.name, stmt);
   if (!server_) {  // plan_frame() found it validated: prepared on a server when first used
     std::string reply;

@@ -158,6 +158,24 @@ PY
 expect_match "[extended, one at a time] primary, replica, primary (prepared), auto" \
   "^$P\|($R1|$R2)\|$P\|($R1|$R2)$" "$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
 
+# The directive is pgscale's, not the server's: what a server runs for it in transaction pooling
+# (a Parse must reach one) leaves no value on the pooled connection, which the client's next
+# transaction (the same server here: the directive says primary) or any other client could see.
+# Before, the quoted SET itself ran there and `primary` stayed visible.
+out="$(timeout 60 /usr/bin/python3 - "$(conninfo "$TARGET_PORT")" <<'PY' 2>&1
+import sys
+import psycopg
+show = "/* pgscale: primary */ SELECT coalesce(current_setting('pgscale.route', true), '')"
+with psycopg.connect(sys.argv[1], autocommit=True) as c, psycopg.connect(sys.argv[1], autocommit=True) as other:
+    for prepare in (False, True, False, True):
+        c.execute("SET pgscale.route = primary", prepare=prepare)
+        print("own=%r other=%r" % (c.execute(show).fetchone()[0], other.execute(show).fetchone()[0]))
+PY
+)"
+echo "$out" | sed 's/^/# /'
+expect_eq "[extended] the directive leaves no pgscale.route value on a pooled server" 4 \
+  "$(grep -c "^own='' other=''$" <<<"$out")"
+
 # A failed block: the server answers (25P02) as for any statement, the directive is not taken.
 out="$(printf 'BEGIN;\nSELECT 1/0;\nSET pgscale.route = primary;\nROLLBACK;\nSELECT inet_server_port();\n' | tpsql -At -f - 2>&1)"
 expect_match "directive in a failed block: PostgreSQL's error" "current transaction is aborted|syntax error" "$out"
