@@ -125,6 +125,7 @@ asio::awaitable<void> ClientSession::client_loop() {
     read_done = false;
     std::string_view data = cbuf_.readable();
     frames().clear();
+    ++cold().frames_gen;
     auto r = cscan_.scan(data, [&](char tag, std::string_view body, bool whole) {
       size_t off = static_cast<size_t>(body.data() - data.data()) - 5;
       frames().push_back({tag, off, whole ? body.size() + 5 : data.size() - off});

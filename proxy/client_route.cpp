@@ -107,8 +107,17 @@ std::shared_ptr<const classifier::Classification> ClientSession::classify_frame(
   if (f.offset + f.size > data.size() || f.size < 5) return nullptr;
   std::string_view text;
   if (f.tag == 'Q' || f.tag == 'P') {
-    text = frame_text(f);
-  } else if (f.tag == 'B') {
+    Cold* c = cold_.get();
+    if (c && c->class_gen == c->frames_gen && c->class_offset == f.offset) return c->class_value;
+    auto value = rt_.classifier().classify(frame_text(f));
+    if (c) {
+      c->class_gen = c->frames_gen;
+      c->class_offset = f.offset;
+      c->class_value = value;
+    }
+    return value;
+  }
+  if (f.tag == 'B') {
     auto stmt = bind_statement(data.substr(f.offset + 5, f.size - 5));
     if (!stmt) return nullptr;
     text = statement_text_of(*this, *stmt);
@@ -117,6 +126,12 @@ std::shared_ptr<const classifier::Classification> ClientSession::classify_frame(
     return nullptr;
   }
   return rt_.classifier().classify(text);
+}
+
+const classifier::Classification* ClientSession::classified_frame(const Frame& f) const {
+  const Cold* c = cold_.get();
+  if ((f.tag != 'Q' && f.tag != 'P') || !c || c->class_gen != c->frames_gen || c->class_offset != f.offset) return nullptr;
+  return c->class_value.get();
 }
 
 // Everything the client sent in this read from `first` on: a pipeline with a write anywhere goes

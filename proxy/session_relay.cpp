@@ -20,10 +20,15 @@ namespace {
 // there, everything else is analysed as before. The cached verdict stands for texts that differ
 // in literals only, so it is not used for texts long enough that a literal could make the scan
 // find them too complex to parse (never for a short text: the bound counts characters).
-StatementEffects effects_of(const classifier::Classifier& cl, std::string_view sql) {
+StatementEffects effects_of(const classifier::Classifier& cl, std::string_view sql,
+                            const classifier::Classification* known = nullptr) {
   if (sql.size() <= detail::kMaxNesting) {
-    auto c = cl.recent(sql);
-    if (c && c->session_scan_clear) return {};
+    if (known) {
+      if (known->session_scan_clear) return {};
+    } else {
+      auto c = cl.recent(sql);
+      if (c && c->session_scan_clear) return {};
+    }
   }
   return analyze_effects(sql);
 }
@@ -69,7 +74,7 @@ void ClientSession::note_effects(const Frame& f) {
     }
   }
   if (text.empty()) return;
-  state_.note(effects_of(rt_.classifier(), text));
+  state_.note(effects_of(rt_.classifier(), text, classified_frame(f)));
   ExecuteRef ex;
   if (f.tag != 'B' && parse_execute(text, ex)) {
     std::string_view executed = statement_text(ex.name);
