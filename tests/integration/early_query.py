@@ -1,6 +1,8 @@
 """A client that sends its first query together with its last login message.
 
-usage: early_query.py [--plain] HOST PORT USER PASSWORD DATABASE   (--plain: no TLS)
+usage: early_query.py [--plain] [--big] HOST PORT USER PASSWORD DATABASE
+  --plain: no TLS; --big: the query padded with a 60 KiB comment (several TLS records, more than
+  one read of the server's TLS input buffer)
 SSLRequest, TLS, StartupMessage, SCRAM-SHA-256; the SASLResponse that ends the exchange and a
 simple Query go out back to back, in one TCP segment (two TLS records), before AuthenticationOk
 (PostgreSQL reads them in order; nothing in the protocol makes a client wait). Prints the query's
@@ -41,8 +43,10 @@ class Conn:
 
 def main() -> int:
     args = sys.argv[1:]
-    plain = bool(args) and args[0] == "--plain"
-    if plain:
+    plain = big = False
+    while args and args[0] in ("--plain", "--big"):
+        plain = plain or args[0] == "--plain"
+        big = big or args[0] == "--big"
         args = args[1:]
     host, port, user, password, database = args[0], int(args[1]), args[2], args[3], args[4]
     raw = socket.create_connection((host, port), timeout=10)
@@ -84,7 +88,8 @@ def main() -> int:
     # that they arrive together (the server reads both from its socket at once).
     c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
     c.sock.sendall(message(b"p", f"{without_proof},p={proof}".encode()))
-    c.sock.sendall(message(b"Q", b"SELECT 'early query answered'\0"))
+    pad = b" /* " + b"x" * 60000 + b" */" if big else b""
+    c.sock.sendall(message(b"Q", b"SELECT 'early query answered'" + pad + b"\0"))
     c.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 0)
 
     value = None

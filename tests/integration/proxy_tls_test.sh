@@ -37,12 +37,16 @@ if grep -q "SSL connection" <<<"$out"; then tfail "sslmode=disable must not use 
 # over TLS two records): PostgreSQL answers it. pgscale did not: over TLS the record sat in
 # OpenSSL's input while pgscale waited for the socket; over plain TCP the query came in with the
 # password message and pgscale waited for more before looking at it.
+# Also with a 60 KiB query: more ciphertext than the server's TLS layer takes in one read.
 for mode in tls --plain; do
-  for i in 1 2 3; do
-    # shellcheck disable=SC2046
-    out="$(timeout 30 python3 "$HERE/early_query.py" $([[ $mode == --plain ]] && echo --plain) 127.0.0.1 "$TARGET_PORT" \
-      "$PGSCALE_APP_USER" "$PGSCALE_APP_PASSWORD" "$PGSCALE_APP_DB" 2>&1)"
-    expect_eq "first query sent with the login's last message ($mode), answered (try $i)" "early query answered" "$out"
+  for size in "" --big; do
+    for i in 1 2 3; do
+      # shellcheck disable=SC2046
+      out="$(timeout 30 python3 "$HERE/early_query.py" $([[ $mode == --plain ]] && echo --plain) $size 127.0.0.1 \
+        "$TARGET_PORT" "$PGSCALE_APP_USER" "$PGSCALE_APP_PASSWORD" "$PGSCALE_APP_DB" 2>&1)"
+      expect_eq "first query${size:+ (60 KiB)} sent with the login's last message ($mode), answered (try $i)" \
+        "early query answered" "$out"
+    done
   done
 done
 # COPY through TLS (copy data crosses many TLS records).
