@@ -398,9 +398,7 @@ void ClientSession::start_pump() {
   ++attach_gen_;
   pump_idle_ = false;
   if (pumps_running_ > 0) {
-    // Run the waiting pump up to its server read now, as co_spawn below runs a new one: it only
-    // takes the server and queues the read, and the query this attach is for is sent afterwards.
-    pump_wake().notify_now();
+    pump_wake().notify();
     return;
   }
   ++pumps_running_;

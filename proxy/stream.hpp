@@ -247,13 +247,6 @@ class Wakeup {
         token);
   }
   void notify() { complete(error_code{}); }
-  // The waiter runs now, inside this call, until it next suspends: only on the owner's thread and
-  // where the waiter's code may run (saves a post and a trip through the scheduler).
-  void notify_now() {
-    if (!waiter_) return;
-    Handler h(std::move(waiter_));
-    std::move(h)(error_code{});
-  }
   void cancel() { complete(asio::error::operation_aborted); }
   bool waiting() const noexcept { return static_cast<bool>(waiter_); }
 
