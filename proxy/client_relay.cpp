@@ -62,7 +62,9 @@ asio::awaitable<void> ClientSession::client_loop() {
       // object, not 16 KiB. A busy one keeps its buffer (no allocation per transaction).
       went_idle = false;
       cbuf_.release();
-      std::vector<Frame>().swap(frames());  // 64 reserved frames are 1.5 KiB of an idle session
+      // 64 reserved frames are 1.5 KiB of an idle session. Not through frames(): a session that
+      // has not sent anything yet has no transaction state to make just for this.
+      if (cold_) std::vector<Frame>().swap(cold_->frames);
       if (unparked_) {
         unparked_ = false;  // restarted by park(): the parked wait saw the socket readable
       } else if (spins == 0 && !client_.is_tls() && rt_.clients.load(std::memory_order_relaxed) <= kWaitAfterLogin &&
@@ -125,7 +127,7 @@ asio::awaitable<void> ClientSession::client_loop() {
     read_done = false;
     std::string_view data = cbuf_.readable();
     frames().clear();
-    ++cold().frames_gen;
+    cold().read_id = next_read_id();
     auto r = cscan_.scan(data, [&](char tag, std::string_view body, bool whole) {
       size_t off = static_cast<size_t>(body.data() - data.data()) - 5;
       frames().push_back({tag, off, whole ? body.size() + 5 : data.size() - off});

@@ -101,19 +101,33 @@ std::string_view ClientSession::frame_text(const Frame& f) const {
   return {};
 }
 
+namespace {
+// The last Query/Parse frame classified on this thread: (read, offset) -> classification.
+struct LastFrameClass {
+  uint64_t read_id = 0;
+  size_t offset = 0;
+  std::shared_ptr<const classifier::Classification> value;
+};
+thread_local LastFrameClass last_frame_class;
+thread_local uint64_t read_ids = 0;
+}  // namespace
+
+uint64_t ClientSession::next_read_id() { return ++read_ids; }
+
 // Null when the frame carries no statement pgscale can see (a Bind of an unknown statement).
 std::shared_ptr<const classifier::Classification> ClientSession::classify_frame(const Frame& f) const {
   std::string_view data = cbuf_.readable();
   if (f.offset + f.size > data.size() || f.size < 5) return nullptr;
   std::string_view text;
   if (f.tag == 'Q' || f.tag == 'P') {
-    Cold* c = cold_.get();
-    if (c && c->class_gen == c->frames_gen && c->class_offset == f.offset) return c->class_value;
+    const uint64_t read = cold_ ? cold_->read_id : 0;
+    LastFrameClass& last = last_frame_class;
+    if (read != 0 && last.read_id == read && last.offset == f.offset) return last.value;
     auto value = rt_.classifier().classify(frame_text(f));
-    if (c) {
-      c->class_gen = c->frames_gen;
-      c->class_offset = f.offset;
-      c->class_value = value;
+    if (read != 0) {
+      last.read_id = read;
+      last.offset = f.offset;
+      last.value = value;
     }
     return value;
   }
@@ -129,9 +143,12 @@ std::shared_ptr<const classifier::Classification> ClientSession::classify_frame(
 }
 
 const classifier::Classification* ClientSession::classified_frame(const Frame& f) const {
-  const Cold* c = cold_.get();
-  if ((f.tag != 'Q' && f.tag != 'P') || !c || c->class_gen != c->frames_gen || c->class_offset != f.offset) return nullptr;
-  return c->class_value.get();
+  const LastFrameClass& last = last_frame_class;
+  if ((f.tag != 'Q' && f.tag != 'P') || !cold_ || cold_->read_id == 0 || last.read_id != cold_->read_id ||
+      last.offset != f.offset) {
+    return nullptr;
+  }
+  return last.value.get();
 }
 
 // Everything the client sent in this read from `first` on: a pipeline with a write anywhere goes

@@ -123,6 +123,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::shared_ptr<const classifier::Classification> classify_frame(const Frame& f) const;
   // classify_frame's answer for a Query/Parse frame of this read if it was asked already, else null.
   const classifier::Classification* classified_frame(const Frame& f) const;
+  static uint64_t next_read_id();  // per worker thread
   TxnSummary summarize_from(const Frame& first);
   struct Routed;
   // `decided`: the first pick was made already (attach_now); null = pick here.
@@ -355,13 +356,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     std::string server_fatal_text;
     ByteBuffer sbuf;
     std::vector<Frame> frames;
-    // The classification of one Query/Parse frame of the current read (frames_gen counts the
-    // reads): the directive check, the transaction summary and note_effects ask for the same
-    // frame, and each would look it up again (hash and compare of its text).
-    uint64_t frames_gen = 0;
-    uint64_t class_gen = ~uint64_t{0};
-    size_t class_offset = 0;
-    std::shared_ptr<const classifier::Classification> class_value;
+    // This read's number on its worker thread (never 0): the key of the thread's last frame
+    // classification (classify_frame), which the directive check, the transaction summary and
+    // note_effects would each look up again (hash and compare of the text).
+    uint64_t read_id = 0;
     LazyTimer internal_done;
     LazyTimer write_turn;
     LazyTimer pump_done;
