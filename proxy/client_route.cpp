@@ -110,6 +110,12 @@ struct LastFrameClass {
 };
 thread_local LastFrameClass last_frame_class;
 thread_local uint64_t read_ids = 0;
+
+// The slot when it holds the frame at `offset` of read `read` (0: the session has no read yet).
+LastFrameClass* memo_for(uint64_t read, size_t offset) {
+  LastFrameClass& last = last_frame_class;
+  return read != 0 && last.read_id == read && last.offset == offset ? &last : nullptr;
+}
 }  // namespace
 
 uint64_t ClientSession::next_read_id() { return ++read_ids; }
@@ -121,14 +127,9 @@ std::shared_ptr<const classifier::Classification> ClientSession::classify_frame(
   std::string_view text;
   if (f.tag == 'Q' || f.tag == 'P') {
     const uint64_t read = cold_ ? cold_->read_id : 0;
-    LastFrameClass& last = last_frame_class;
-    if (read != 0 && last.read_id == read && last.offset == f.offset) return last.value;
+    if (const LastFrameClass* hit = memo_for(read, f.offset)) return hit->value;
     auto value = rt_.classifier().classify(frame_text(f));
-    if (read != 0) {
-      last.read_id = read;
-      last.offset = f.offset;
-      last.value = value;
-    }
+    if (read != 0) last_frame_class = {read, f.offset, value};
     return value;
   }
   if (f.tag == 'B') {
@@ -143,12 +144,9 @@ std::shared_ptr<const classifier::Classification> ClientSession::classify_frame(
 }
 
 const classifier::Classification* ClientSession::classified_frame(const Frame& f) const {
-  const LastFrameClass& last = last_frame_class;
-  if ((f.tag != 'Q' && f.tag != 'P') || !cold_ || cold_->read_id == 0 || last.read_id != cold_->read_id ||
-      last.offset != f.offset) {
-    return nullptr;
-  }
-  return last.value.get();
+  if ((f.tag != 'Q' && f.tag != 'P') || !cold_) return nullptr;
+  const LastFrameClass* hit = memo_for(cold_->read_id, f.offset);
+  return hit ? hit->value.get() : nullptr;
 }
 
 // Everything the client sent in this read from `first` on: a pipeline with a write anywhere goes

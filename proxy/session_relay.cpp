@@ -23,12 +23,9 @@ namespace {
 StatementEffects effects_of(const classifier::Classifier& cl, std::string_view sql,
                             const classifier::Classification* known = nullptr) {
   if (sql.size() <= detail::kMaxNesting) {
-    if (known) {
-      if (known->session_scan_clear) return {};
-    } else {
-      auto c = cl.recent(sql);
-      if (c && c->session_scan_clear) return {};
-    }
+    std::shared_ptr<const classifier::Classification> recent;
+    if (!known) known = (recent = cl.recent(sql)).get();
+    if (known && known->session_scan_clear) return {};
   }
   return analyze_effects(sql);
 }

@@ -112,7 +112,7 @@ cluster_cpu_ticks() {
     [[ $pm =~ ^[0-9]+$ ]] || continue
     v=$(tree_cpu_ticks "$pm")
     total=$((total + ${v:-0}))
-    v=$(sed 's/.*) //' "/proc/$pm/stat" 2>/dev/null | awk '{print $14 + $15}') || continue
+    v=$(children_cpu_ticks "$pm" 2>/dev/null) || continue
     total=$((total + ${v:-0}))
   done
   echo "$total"

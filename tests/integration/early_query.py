@@ -8,6 +8,7 @@ simple Query go out back to back, in one TCP segment (two TLS records), before A
 (PostgreSQL reads them in order; nothing in the protocol makes a client wait). Prints the query's
 value and exits 0, or prints what went wrong and exits 1 (every read times out after 10 s).
 """
+import argparse
 import base64
 import hashlib
 import hmac
@@ -42,14 +43,14 @@ class Conn:
 
 
 def main() -> int:
-    args = sys.argv[1:]
-    plain = big = False
-    while args and args[0] in ("--plain", "--big"):
-        plain = plain or args[0] == "--plain"
-        big = big or args[0] == "--big"
-        args = args[1:]
-    host, port, user, password, database = args[0], int(args[1]), args[2], args[3], args[4]
-    raw = socket.create_connection((host, port), timeout=10)
+    ap = argparse.ArgumentParser(description="a first query sent with the last login message")
+    ap.add_argument("--plain", action="store_true", help="no TLS")
+    ap.add_argument("--big", action="store_true", help="pad the query with a 60 KiB comment")
+    for name in ("host", "port", "user", "password", "database"):
+        ap.add_argument(name)
+    a = ap.parse_args()
+    plain, big = a.plain, a.big
+    raw = socket.create_connection((a.host, int(a.port)), timeout=10)
     if plain:
         c = Conn(raw)
     else:
@@ -61,7 +62,7 @@ def main() -> int:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         c = Conn(ctx.wrap_socket(raw))
-    params = b"user\0" + user.encode() + b"\0database\0" + database.encode() + b"\0\0"
+    params = b"user\0" + a.user.encode() + b"\0database\0" + a.database.encode() + b"\0\0"
     c.sock.sendall(struct.pack("!II", len(params) + 8, 196608) + params)
 
     tag, body = c.read()
@@ -78,7 +79,7 @@ def main() -> int:
         return 1
     server_first = body[4:].decode()
     attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
+    salted = hashlib.pbkdf2_hmac("sha256", a.password.encode(), base64.b64decode(attrs["s"]), int(attrs["i"]))
     client_key = hmac.new(salted, b"Client Key", "sha256").digest()
     without_proof = f"c=biws,r={attrs['r']}"
     auth_message = f"{first_bare},{server_first},{without_proof}".encode()
